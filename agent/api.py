@@ -1,0 +1,134 @@
+"""The HTTP API (FastAPI): health, the agent's metrics, incidents, changes and problems.
+
+Reads are open unless `api.read_requires_token` is set; writes need a bearer token whose role allows them.
+"""
+
+import hmac
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel, Field
+
+from agent import views
+from agent.approvals import decide_change
+from agent.clock import Clock
+from agent.config.models import ApiConfig
+from agent.errors import InvalidTransition, NotFound
+from agent.store import Store
+
+_RANK = {"viewer": 0, "operator": 1, "admin": 2}
+
+
+class Decision(BaseModel):
+    note: str = Field(default="", max_length=2000)
+
+
+def create_app(
+    store: Store,
+    registry: CollectorRegistry,
+    api: ApiConfig,
+    clock: Clock,
+    readiness: Callable[[], dict[str, Any]],
+    on_approved: Callable[[int], None] = lambda change_id: None,
+) -> FastAPI:
+    app = FastAPI(title="aiops-agent", version="1", docs_url="/docs", redoc_url=None)
+    tokens = [(t.token.get_secret_value().encode(), t.name, t.role) for t in api.tokens]
+
+    def identify(request: Request) -> tuple[str, str] | None:
+        header = request.headers.get("authorization", "")
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() != "bearer" or not presented:
+            return None
+        found = None
+        for secret, name, role in tokens:
+            if hmac.compare_digest(secret, presented.strip().encode()):
+                found = (name, role)
+        return found
+
+    def require(role: str) -> Callable[[Request], str]:
+        def check(request: Request) -> str:
+            who = identify(request)
+            if who is None:
+                raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+            if _RANK[who[1]] < _RANK[role]:
+                raise HTTPException(403, f"role {who[1]} may not do this (needs {role})")
+            return who[0]
+
+        return check
+
+    def reader(request: Request) -> None:
+        if api.read_requires_token:
+            require("viewer")(request)
+
+    @app.exception_handler(NotFound)
+    def _not_found(request: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(InvalidTransition)
+    def _conflict(request: Request, exc: InvalidTransition) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        state = readiness()
+        return JSONResponse(state, status_code=200 if state.get("ready") else 503)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    Read = Annotated[None, Depends(reader)]
+
+    @app.get("/api/v1/incidents")
+    def list_incidents(
+        _: Read, status: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    ) -> list[dict[str, Any]]:
+        return [views.incident_summary(i) for i in store.incidents.list(status=status, limit=limit)]
+
+    @app.get("/api/v1/incidents/{incident_id}")
+    def get_incident(incident_id: int, _: Read) -> dict[str, Any]:
+        return views.incident_detail(store, incident_id)
+
+    @app.get("/api/v1/changes")
+    def list_changes(
+        _: Read, status: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    ) -> list[dict[str, Any]]:
+        return [views.change_view(c) for c in store.changes.list(status=status, limit=limit)]
+
+    @app.get("/api/v1/changes/{change_id}")
+    def get_change(change_id: int, _: Read) -> dict[str, Any]:
+        return views.change_view(store.changes.get(change_id))
+
+    @app.post("/api/v1/changes/{change_id}/approve")
+    def approve(
+        change_id: int, actor: Annotated[str, Depends(require("operator"))], body: Decision | None = None
+    ) -> dict[str, Any]:
+        change = decide_change(store, change_id, True, f"api:{actor}", clock.now(), body.note if body else "")
+        on_approved(change_id)
+        return views.change_view(change)
+
+    @app.post("/api/v1/changes/{change_id}/reject")
+    def reject(
+        change_id: int, actor: Annotated[str, Depends(require("operator"))], body: Decision | None = None
+    ) -> dict[str, Any]:
+        change = decide_change(
+            store, change_id, False, f"api:{actor}", clock.now(), body.note if body else ""
+        )
+        return views.change_view(change)
+
+    @app.get("/api/v1/problems")
+    def list_problems(_: Read, status: str | None = None) -> list[dict[str, Any]]:
+        return [views.problem_view(p) for p in store.problems.list(status=status)]
+
+    @app.get("/api/v1/problems/{problem_id}")
+    def get_problem(problem_id: int, _: Read) -> dict[str, Any]:
+        return views.problem_detail(store, problem_id)
+
+    return app

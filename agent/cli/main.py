@@ -1,0 +1,111 @@
+"""Entry point of the `aiops` command."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+import detectors
+from agent import __version__
+from agent.cli.common import DEFAULT_CONFIG, ConfigOpt, fail, load, setup_logging
+from agent.cli.records import changes, incidents, problems
+from agent.config import load_config
+from agent.errors import AiopsError, ConfigError
+from agent.offline import CsvFormatError, detect_file
+
+app = typer.Typer(
+    name="aiops",
+    help="Monitoring-driven AIOps and self-healing agent.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(incidents, name="incidents")
+app.add_typer(changes, name="changes")
+app.add_typer(problems, name="problems")
+
+
+@app.command()
+def run(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    log_level: Annotated[str | None, typer.Option("--log-level", help="debug|info|warning|error")] = None,
+) -> None:
+    """Run the agent: polling, detection, incidents, remediation and the API, until SIGTERM."""
+    from agent.app import AgentApp
+
+    cfg = load(config)
+    setup_logging(log_level or cfg.agent.log_level)
+    try:
+        AgentApp(cfg).run_forever()
+    except AiopsError as e:
+        fail(str(e))
+
+
+@app.command("check-config")
+def check_config(config: ConfigOpt = DEFAULT_CONFIG) -> None:
+    """Validate agent.yaml and every file it references; exit 1 listing each problem as file:line: field: message."""
+    try:
+        cfg = load_config(config)
+    except ConfigError as e:
+        for issue in e.issues:
+            typer.echo(str(issue))
+        typer.echo(f"{len(e.issues)} problem(s) found", err=True)
+        raise typer.Exit(1) from None
+    a = cfg.agent
+    typer.echo(
+        f"config OK: {len(a.queries)} queries, {len(cfg.services.services)} services, {len(cfg.rules)} rules, "
+        f"{len(cfg.catalog.runbooks)} runbooks; dry_run={'on' if a.dry_run else 'OFF'}"
+    )
+
+
+@app.command()
+def detect(
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="CSV files with a `timestamp,value` header.", exists=True, dir_okay=False),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the scored copies (same file names).")],
+    detector: Annotated[
+        str | None, typer.Option("--detector", help="Detector profile from the config, or a detector kind.")
+    ] = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+) -> None:
+    """Offline: score each CSV through a detector, writing timestamp,value,anomaly_score to OUT/<name>."""
+    profiles = load(config).agent.detectors if config.exists() else {}
+    name = detector or "default"
+    if name in profiles:
+        kind, params = profiles[name].kind, dict(profiles[name].params)
+    elif name in detectors.REGISTRY or name == "default":
+        kind, params = (detectors.DEFAULT_KIND if name == "default" else name), {}
+    else:
+        known = sorted(set(profiles) | set(detectors.REGISTRY))
+        fail(f"unknown detector {name!r} (profiles and kinds: {', '.join(known)})")
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    total = 0
+    for i, src in enumerate(files, start=1):
+        try:
+            rows = detect_file(src, out / src.name, lambda: detectors.build(kind, params))
+        except CsvFormatError as e:
+            fail(str(e))
+        total += rows
+        typer.echo(f"[{i}/{len(files)}] {src.name}: {rows} points", err=True)
+    took = time.perf_counter() - started
+    typer.echo(f"scored {total} points in {len(files)} files with {kind} in {took:.1f}s -> {out}", err=True)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

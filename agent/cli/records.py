@@ -1,0 +1,278 @@
+"""`aiops incidents|changes|problems`: review what the agent saw and did, approve or reject changes."""
+
+from __future__ import annotations
+
+import getpass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+
+from agent import views
+from agent.approvals import decide_change
+from agent.cli.common import DEFAULT_CONFIG, ConfigOpt, JsonOpt, StoreOpt, fail, open_store
+from agent.cli.output import emit_json, table, when
+from agent.errors import InvalidTransition, NotFound
+
+incidents = typer.Typer(help="Incidents the agent opened, newest first.", no_args_is_help=True)
+changes = typer.Typer(help="Remediation changes and their approval.", no_args_is_help=True)
+problems = typer.Typer(help="Problem candidates: recurring incident patterns.", no_args_is_help=True)
+
+StatusOpt = Annotated[str | None, typer.Option("--status", help="Only records with this status.")]
+LimitOpt = Annotated[int, typer.Option("--limit", min=1, max=10000, help="At most this many rows.")]
+
+
+@incidents.command("list")
+def incidents_list(
+    status: StatusOpt = None,
+    limit: LimitOpt = 50,
+    json: JsonOpt = False,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    store: StoreOpt = None,
+) -> None:
+    """List incidents, newest first."""
+    rows = [
+        views.incident_summary(i)
+        for i in open_store(config, store).incidents.list(status=status, limit=limit)
+    ]
+    if json:
+        emit_json(rows)
+        return
+    if not rows:
+        typer.echo("no incidents" + (f" with status {status}" if status else ""))
+        return
+    typer.echo(
+        table(
+            ["id", "pri", "status", "service", "opened", "title"],
+            [
+                [
+                    r["id"],
+                    r["priority"],
+                    r["status"] + (" !" if r["escalated"] else ""),
+                    r["service"],
+                    when(r["opened_at"]),
+                    r["title"],
+                ]
+                for r in rows
+            ],
+        )
+    )
+
+
+@incidents.command("show")
+def incidents_show(
+    incident_id: Annotated[int, typer.Argument(help="Incident id.")],
+    json: JsonOpt = False,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    store: StoreOpt = None,
+) -> None:
+    """One incident with its signals, timeline, changes and runbook runs."""
+    try:
+        doc = views.incident_detail(open_store(config, store), incident_id)
+    except NotFound as e:
+        fail(str(e))
+    if json:
+        emit_json(doc)
+        return
+    typer.echo(_render_incident(doc))
+
+
+def _render_incident(d: dict[str, Any]) -> str:
+    out = [
+        f"Incident #{d['id']}: {d['title']}",
+        f"  service {d['service']}   priority {d['priority']} (impact {d['impact']}, urgency {d['urgency']})   "
+        f"status {d['status']}{'   ESCALATED' if d['escalated'] else ''}",
+        f"  started {when(d['started_at'])}   opened {when(d['opened_at'])}   resolved {when(d['resolved_at'])}",
+        f"  SLA: acknowledge by {when(d['sla']['acknowledge_by'])}{' (missed)' if d['sla']['acknowledge_breached'] else ''}, "
+        f"resolve by {when(d['sla']['resolve_by'])}{' (missed)' if d['sla']['resolve_breached'] else ''}",
+    ]
+    if d["resolution"]:
+        out.append(f"  resolution: {d['resolution']}")
+    if d["problem_id"]:
+        out.append(f"  problem candidate #{d['problem_id']}")
+    out += ["", "Signals:"]
+    out.append(
+        table(
+            [
+                "signal",
+                "labels",
+                "detector",
+                "severity",
+                "count",
+                "peak",
+                "last value",
+                "expected",
+                "cleared",
+            ],
+            [
+                [
+                    s["name"],
+                    ",".join(f"{k}={v}" for k, v in sorted(s["labels"].items())),
+                    s["detector"],
+                    s["severity"],
+                    s["count"],
+                    f"{s['peak_score']:.2f}",
+                    f"{s['last_value']:.4g}",
+                    "-" if s["expected"] is None else f"{s['expected']:.4g}",
+                    when(s["cleared_at"]),
+                ]
+                for s in d["signals"]
+            ],
+        )
+    )
+    out += ["", "Timeline:"]
+    out += [f"  {when(e['at'])}  {e['kind']:<20} {e['actor']:<8} {e['reason']}" for e in d["timeline"]]
+    for c in d["changes"]:
+        out += [
+            "",
+            f"Change #{c['id']}: runbook {c['runbook']} ({c['change_type']}, risk {c['risk']}) - {c['status']}",
+        ]
+        out.append(f"  rule {c['rule']}; params {c['params']}")
+        out.append(f"  decided by {c['decided_by'] or '-'} at {when(c['decided_at'])}")
+        if c["verification"]["promql"]:
+            out.append(
+                f"  verify `{c['verification']['promql']}` within {c['verification']['deadline_s']:g}s: "
+                f"{c['verification']['result'] or '-'}"
+            )
+        if c["outcome"]:
+            out.append(f"  outcome: {c['outcome']}")
+        for r in c["runs"]:
+            dur = "-" if r["duration_s"] is None else f"{r['duration_s']:.1f}s"
+            out.append(f"  run #{r['id']} ({r['kind']}): {r['status']} rc={r['rc']} in {dur}")
+            out += [f"    | {line}" for line in (r["stdout"] or "").splitlines()]
+    return "\n".join(out)
+
+
+@changes.command("list")
+def changes_list(
+    status: StatusOpt = None,
+    limit: LimitOpt = 50,
+    json: JsonOpt = False,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    store: StoreOpt = None,
+) -> None:
+    """List remediation changes, newest first."""
+    rows = [views.change_view(c) for c in open_store(config, store).changes.list(status=status, limit=limit)]
+    if json:
+        emit_json(rows)
+        return
+    if not rows:
+        typer.echo("no changes" + (f" with status {status}" if status else ""))
+        return
+    typer.echo(
+        table(
+            ["id", "incident", "status", "type", "runbook", "rule", "created", "decided by"],
+            [
+                [
+                    r["id"],
+                    r["incident_id"],
+                    r["status"],
+                    r["change_type"],
+                    r["runbook"],
+                    r["rule"],
+                    when(r["created_at"]),
+                    r["decided_by"],
+                ]
+                for r in rows
+            ],
+        )
+    )
+
+
+def _decide(
+    change_id: int, approve: bool, note: str, actor: str | None, config: Any, store: str | None, json: bool
+) -> None:
+    s = open_store(config, store)
+    who = actor or getpass.getuser()
+    try:
+        change = decide_change(s, change_id, approve, f"cli:{who}", datetime.now(UTC), note)
+    except (NotFound, InvalidTransition) as e:
+        fail(str(e))
+    if json:
+        emit_json(views.change_view(change))
+    else:
+        verb = "approved: the agent runs it within one housekeeping interval" if approve else "rejected"
+        typer.echo(f"change #{change_id} {verb}")
+
+
+NoteOpt = Annotated[str, typer.Option("--note", help="Why; kept in the timeline and audit log.")]
+ActorOpt = Annotated[str | None, typer.Option("--as", help="Who decides (default: the login name).")]
+
+
+@changes.command("approve")
+def changes_approve(
+    change_id: int,
+    note: NoteOpt = "",
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    store: StoreOpt = None,
+) -> None:
+    """Approve a change that awaits approval."""
+    _decide(change_id, True, note, actor, config, store, json)
+
+
+@changes.command("reject")
+def changes_reject(
+    change_id: int,
+    note: NoteOpt = "",
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    store: StoreOpt = None,
+) -> None:
+    """Reject a change that awaits approval."""
+    _decide(change_id, False, note, actor, config, store, json)
+
+
+@problems.command("list")
+def problems_list(
+    status: StatusOpt = None,
+    json: JsonOpt = False,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    store: StoreOpt = None,
+) -> None:
+    """Problem candidates and problems, most recently seen first."""
+    rows = [views.problem_view(p) for p in open_store(config, store).problems.list(status=status)]
+    if json:
+        emit_json(rows)
+        return
+    if not rows:
+        typer.echo("no problems")
+        return
+    typer.echo(
+        table(
+            ["id", "status", "occurrences", "service", "last seen", "title"],
+            [
+                [r["id"], r["status"], r["occurrences"], r["service"], when(r["last_seen"]), r["title"]]
+                for r in rows
+            ],
+        )
+    )
+
+
+@problems.command("show")
+def problems_show(
+    problem_id: int, json: JsonOpt = False, config: ConfigOpt = DEFAULT_CONFIG, store: StoreOpt = None
+) -> None:
+    """One problem with the incidents linked to it."""
+    try:
+        doc = views.problem_detail(open_store(config, store), problem_id)
+    except NotFound as e:
+        fail(str(e))
+    if json:
+        emit_json(doc)
+        return
+    typer.echo(
+        f"Problem #{doc['id']} ({doc['status']}): {doc['title']}\n  signature {doc['signature']}, "
+        f"{doc['occurrences']} occurrences, first {when(doc['first_seen'])}, last {when(doc['last_seen'])}\n"
+    )
+    typer.echo(
+        table(
+            ["incident", "pri", "status", "opened", "resolution"],
+            [
+                [i["id"], i["priority"], i["status"], when(i["opened_at"]), i["resolution"]]
+                for i in doc["incidents"]
+            ],
+        )
+    )

@@ -1,0 +1,344 @@
+"""Typed, immutable configuration: the schema stage of validation.
+
+Every model forbids unknown keys, so a typo is an error instead of a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from agent.domain import ChangeType, Level, Priority, Severity
+from agent.durations import parse_duration
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]*$", max_length=120)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- agent.yaml
+
+
+class StaticThreshold(Model):
+    """A fixed limit on a query's value, judged without any learning (score 1.0 when crossed)."""
+
+    above: float | None = None
+    below: float | None = None
+    severity: Severity = Severity.CRITICAL
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> StaticThreshold:
+        if self.above is None and self.below is None:
+            raise ValueError("set `above`, `below` or both")
+        return self
+
+
+class QueryConfig(Model):
+    """One PromQL expression polled on a schedule; each returned series gets its own detector."""
+
+    name: Name
+    promql: str = Field(min_length=1)
+    interval: Duration | None = None
+    step: Duration | None = None
+    detector: str | None = "default"
+    threshold: float | None = Field(default=None, gt=0, le=1)
+    severity: Severity = Severity.WARNING
+    thresholds: list[StaticThreshold] = []
+    service: str | None = None
+    description: str = ""
+
+
+class PrometheusConfig(Model):
+    url: str = "http://127.0.0.1:9090"
+    timeout: Duration = timedelta(seconds=10)
+    retries: int = Field(default=3, ge=0, le=10)
+    backoff: Duration = timedelta(milliseconds=500)
+    poll_interval: Duration = timedelta(seconds=30)
+    step: Duration = timedelta(seconds=15)
+    delay: Duration = timedelta(0)
+    max_backfill: Duration = timedelta(hours=1)
+    headers: dict[str, SecretStr] = {}
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError(f"must be an http(s) URL, got {v!r}")
+        return v.rstrip("/")
+
+
+class DetectorProfile(Model):
+    """A named detector set-up; queries refer to it by name and get one fresh instance per series."""
+
+    kind: str
+    params: dict[str, Any] = {}
+
+
+class DetectionConfig(Model):
+    threshold: float = Field(default=0.8, gt=0, le=1)
+
+
+class CorrelationConfig(Model):
+    window: Duration = timedelta(minutes=5)
+    quiet_period: Duration = timedelta(minutes=3)
+    reopen_window: Duration = timedelta(minutes=30)
+    settle_period: Duration = timedelta(minutes=2)
+    breadth_instances: int = Field(default=3, ge=2)
+
+
+class SlaTarget(Model):
+    acknowledge: Duration
+    resolve: Duration
+
+
+def _default_matrix() -> dict[Level, dict[Level, Priority]]:
+    h, m, lo = Level.HIGH, Level.MEDIUM, Level.LOW
+    return {
+        h: {h: Priority.P1, m: Priority.P2, lo: Priority.P3},
+        m: {h: Priority.P2, m: Priority.P3, lo: Priority.P4},
+        lo: {h: Priority.P3, m: Priority.P4, lo: Priority.P4},
+    }
+
+
+def _default_sla() -> dict[Priority, SlaTarget]:
+    minutes = {
+        Priority.P1: (5, 60),
+        Priority.P2: (15, 240),
+        Priority.P3: (60, 1440),
+        Priority.P4: (240, 4320),
+    }
+    return {
+        p: SlaTarget(acknowledge=timedelta(minutes=a), resolve=timedelta(minutes=r))
+        for p, (a, r) in minutes.items()
+    }
+
+
+class PriorityConfig(Model):
+    """ITIL priority: impact (from service tier and breadth) x urgency (from signal severity)."""
+
+    tier_impact: dict[int, Level] = {1: Level.HIGH, 2: Level.MEDIUM, 3: Level.LOW}
+    severity_urgency: dict[Severity, Level] = {
+        Severity.CRITICAL: Level.HIGH,
+        Severity.WARNING: Level.MEDIUM,
+        Severity.INFO: Level.LOW,
+    }
+    matrix: dict[Level, dict[Level, Priority]] = Field(default_factory=_default_matrix)
+    sla: dict[Priority, SlaTarget] = Field(default_factory=_default_sla)
+
+    @model_validator(mode="after")
+    def _complete(self) -> PriorityConfig:
+        for impact in Level:
+            row = self.matrix.get(impact)
+            if row is None or any(u not in row for u in Level):
+                raise ValueError(f"matrix must give a priority for every impact x urgency (missing {impact})")
+        missing = [p.value for p in Priority if p not in self.sla]
+        if missing:
+            raise ValueError(f"sla must give targets for every priority (missing {', '.join(missing)})")
+        return self
+
+
+class RemediationConfig(Model):
+    max_parallel: int = Field(default=2, ge=1, le=32)
+    default_timeout: Duration = timedelta(minutes=10)
+    verify_interval: Duration = timedelta(seconds=5)
+    shutdown_grace: Duration = timedelta(seconds=10)
+    data_dir: str | None = None
+    inventory: str | None = None
+
+
+class ApiToken(Model):
+    name: Name
+    token: SecretStr
+    role: Literal["viewer", "operator", "admin"]
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, v: SecretStr) -> SecretStr:
+        if len(v.get_secret_value()) < 16:
+            raise ValueError("token must be at least 16 characters")
+        return v
+
+
+class ApiConfig(Model):
+    enabled: bool = True
+    listen: str = "127.0.0.1:8080"
+    tokens: list[ApiToken] = []
+    read_requires_token: bool = False
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, v: str) -> str:
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"must be HOST:PORT, got {v!r}")
+        return v
+
+
+class NotificationSink(Model):
+    name: Name
+    type: Literal["webhook"] = "webhook"
+    url: SecretStr
+    events: list[Literal["escalation", "sla_breach", "remediation", "incident_opened"]] = [
+        "escalation",
+        "sla_breach",
+    ]
+    timeout: Duration = timedelta(seconds=5)
+
+
+class StoreConfig(Model):
+    url: str = "sqlite:///aiops.db"
+
+
+class ProblemConfig(Model):
+    recurrence_count: int = Field(default=3, ge=2)
+    recurrence_window: Duration = timedelta(hours=24)
+
+
+class AgentConfig(Model):
+    dry_run: bool = True
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    store: StoreConfig = StoreConfig()
+    prometheus: PrometheusConfig = PrometheusConfig()
+    queries: list[QueryConfig] = []
+    detectors: dict[str, DetectorProfile] = {"default": DetectorProfile(kind="robust")}
+    detection: DetectionConfig = DetectionConfig()
+    correlation: CorrelationConfig = CorrelationConfig()
+    priority: PriorityConfig = PriorityConfig()
+    remediation: RemediationConfig = RemediationConfig()
+    api: ApiConfig = ApiConfig()
+    notifications: list[NotificationSink] = []
+    problems: ProblemConfig = ProblemConfig()
+    housekeeping_interval: Duration = timedelta(seconds=5)
+    services_file: str = "services.yaml"
+    rules_file: str = "rules.yaml"
+    catalog_file: str = "../runbooks/catalog.yaml"
+
+
+# ---------------------------------------------------------------- services.yaml
+
+
+class Selector(Model):
+    """Label matchers mapping a series to a service; all given matchers must hold."""
+
+    match: dict[str, str] = {}
+    match_re: dict[str, str] = {}
+
+    @field_validator("match_re")
+    @classmethod
+    def _compiles(cls, v: dict[str, str]) -> dict[str, str]:
+        for label, pattern in v.items():
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise ValueError(f"match_re.{label}: invalid regular expression: {e}") from e
+        return v
+
+
+class Service(Model):
+    name: Name
+    tier: int = Field(default=2, ge=1, le=9)
+    owner: str = ""
+    description: str = ""
+    depends_on: list[str] = []
+    selectors: list[Selector] = []
+
+
+class ServicesFile(Model):
+    services: list[Service] = []
+
+
+# ---------------------------------------------------------------- rules.yaml
+
+
+class RuleMatch(Model):
+    service: str | list[str] | None = None
+    signals: list[str] = []
+    labels: dict[str, str] = {}
+    min_priority: Priority = Priority.P4
+
+    @property
+    def services(self) -> list[str]:
+        if self.service is None:
+            return []
+        return [self.service] if isinstance(self.service, str) else list(self.service)
+
+
+class Guards(Model):
+    cooldown: Duration = timedelta(minutes=15)
+    max_attempts: int = Field(default=2, ge=1)
+    approval: Literal["auto", "required"] = "auto"
+
+
+class Verification(Model):
+    """A PromQL condition that must return at least one series within the deadline (alerting semantics)."""
+
+    promql: str = Field(min_length=1)
+    deadline: Duration = timedelta(minutes=2)
+
+
+ParamValue = str | int | float | bool
+
+
+class Rule(Model):
+    name: Name
+    description: str = ""
+    match: RuleMatch = RuleMatch()
+    runbook: str
+    params: dict[str, ParamValue] = {}
+    guards: Guards = Guards()
+    verify: Verification | None = None
+
+
+class RulesFile(Model):
+    rules: list[Rule] = []
+
+
+# ---------------------------------------------------------------- runbooks/catalog.yaml
+
+
+class ParamSpec(Model):
+    type: Literal["string", "integer", "number", "boolean"] = "string"
+    required: bool = True
+    default: ParamValue | None = None
+    pattern: str | None = None
+    secret: bool = False
+    description: str = ""
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as e:
+                raise ValueError(f"invalid regular expression: {e}") from e
+        return v
+
+
+class RunbookSpec(Model):
+    playbook: str
+    description: str = ""
+    risk: Literal["low", "medium", "high"] = "medium"
+    change_type: ChangeType = ChangeType.NORMAL
+    timeout: Duration | None = None
+    params: dict[str, ParamSpec] = {}
+    verify: Verification | None = None
+    rollback: str | None = None
+
+
+class Catalog(Model):
+    runbooks: dict[str, RunbookSpec] = {}

@@ -1,0 +1,1 @@
+"""The outside world: Prometheus, Ansible, notification sinks. Nothing here imports `agent`."""
