@@ -23,6 +23,8 @@ from typing import Any
 import ansible_runner
 import yaml
 
+from integrations.proctree import kill_descendants
+
 log = logging.getLogger(__name__)
 
 ParamValue = str | int | float | bool
@@ -160,64 +162,93 @@ class AnsibleRunner:
             "ANSIBLE_LOCAL_TEMP": str(pdd / "tmp"),
             "ANSIBLE_DEPRECATION_WARNINGS": "0",
         }
-        lines: list[str] = []
-        failed_tasks: list[str] = []
-        seq = 0
-
-        def handle(event: dict[str, Any]) -> bool:
-            nonlocal seq
-            kind = str(event.get("event", ""))
-            if kind not in _KEEP_EVENTS:
-                return False
-            data = event.get("event_data", {}) or {}
-            text = _ANSI.sub("", str(event.get("stdout", ""))).strip("\r\n")
-            text = _redact(text, spec)
-            if kind == "verbose" and not text.strip():
-                return False
-            seq += 1
-            failed = kind in ("runner_on_failed", "runner_on_unreachable", "runner_item_on_failed", "error")
-            if failed and data.get("task"):
-                failed_tasks.append(str(data.get("task")))
-            if text:
-                lines.append(text)
-            on_event(
-                RunEvent(
-                    seq=seq,
-                    kind=kind,
-                    task=str(data.get("task", "") or ""),
-                    host=str(data.get("host", "") or ""),
-                    failed=failed,
-                    changed=bool((data.get("res") or {}).get("changed", False))
-                    if isinstance(data.get("res"), dict)
-                    else False,
-                    stdout=text,
-                    at=time.time(),
-                )
-            )
-            return False
-
+        events = _EventCollector(spec, on_event)
+        stopper = _Stopper(cancel, time.monotonic() + spec.timeout, events)
         result = ansible_runner.run(
             private_data_dir=str(pdd),
             project_dir=str(spec.playbook.parent),
             playbook=str(spec.playbook),
             inventory=inventory,
             envvars=envvars,
-            timeout=max(1, round(spec.timeout)),
+            settings={"pexpect_timeout": 0.5},
             quiet=True,
             suppress_env_files=True,
-            event_handler=handle,
-            cancel_callback=cancel,
+            event_handler=events,
+            cancel_callback=stopper,
         )
-        status = str(result.status)
-        rc = int(result.rc) if result.rc is not None else -1
         return RunOutcome(
-            status=status,
-            rc=rc,
+            status="timeout" if stopper.timed_out else str(result.status),
+            rc=int(result.rc) if result.rc is not None else -1,
             started=started,
             finished=time.time(),
-            stdout="\n".join(lines),
-            failed_tasks=failed_tasks,
+            stdout="\n".join(events.lines),
+            failed_tasks=events.failed_tasks,
         )
+
+
+class _EventCollector:
+    """ansible-runner's event handler: keeps the events worth storing, their output and failed tasks,
+    with secret parameter values masked, and remembers ansible-playbook's pid."""
+
+    def __init__(self, spec: PlaybookRun, on_event: Callable[[RunEvent], None]):
+        self.spec = spec
+        self.on_event = on_event
+        self.lines: list[str] = []
+        self.failed_tasks: list[str] = []
+        self.playbook_pid: int | None = None
+        self._seq = 0
+
+    def __call__(self, event: dict[str, Any]) -> bool:
+        if self.playbook_pid is None and isinstance(event.get("pid"), int):
+            self.playbook_pid = event["pid"]
+        kind = str(event.get("event", ""))
+        if kind not in _KEEP_EVENTS:
+            return False
+        data = event.get("event_data", {}) or {}
+        text = _redact(_ANSI.sub("", str(event.get("stdout", ""))).strip("\r\n"), self.spec)
+        if kind == "verbose" and not text.strip():
+            return False
+        self._seq += 1
+        task = _redact(str(data.get("task", "") or ""), self.spec)  # task names may template a secret
+        failed = kind in ("runner_on_failed", "runner_on_unreachable", "runner_item_on_failed", "error")
+        if failed and task:
+            self.failed_tasks.append(task)
+        if text:
+            self.lines.append(text)
+        res = data.get("res")
+        self.on_event(
+            RunEvent(
+                seq=self._seq,
+                kind=kind,
+                task=task,
+                host=str(data.get("host", "") or ""),
+                failed=failed,
+                changed=bool(res.get("changed", False)) if isinstance(res, dict) else False,
+                stdout=text,
+                at=time.time(),
+            )
+        )
+        return False  # the run directory is deleted afterwards; nothing needs the event on disk
+
+
+class _Stopper:
+    """ansible-runner's cancel callback, with our own timeout. Before ansible-runner kills ansible-playbook's
+    process group, it kills the workers that left that group (Ansible workers call setsid), so a hung
+    command cannot outlive its run."""
+
+    def __init__(self, cancel: Callable[[], bool], deadline: float, events: _EventCollector):
+        self.cancel = cancel
+        self.deadline = deadline
+        self.events = events
+        self.timed_out = False
+
+    def __call__(self) -> bool:
+        stop = self.cancel()
+        if not stop and time.monotonic() > self.deadline:
+            self.timed_out = stop = True
+        if stop and self.events.playbook_pid is not None:
+            kill_descendants(self.events.playbook_pid)
+        return stop
 
 
 def _redact(text: str, spec: PlaybookRun) -> str:
