@@ -15,6 +15,8 @@ class Detector:
     """Base class: subclasses implement `_score_and_learn` and keep their parameters as attributes."""
 
     name: ClassVar[str]
+    test_params: ClassVar[dict[str, Any]] = {}
+    """Small, fast parameters for the conformance suite (tests/detectors/test_conformance.py)."""
 
     def __init__(self, **params: Any):
         self._params = params
