@@ -25,7 +25,11 @@ class Store:
     def open(cls, url: str) -> Store:
         """Connect and bring the schema to this agent's version (raises StoreError when it cannot)."""
         engine = make_engine(url)
-        migrate(engine)
+        try:
+            migrate(engine)
+        except BaseException:
+            engine.dispose()  # a refused store must not keep a connection open
+            raise
         return cls(
             engine=engine,
             incidents=IncidentRepo(engine),

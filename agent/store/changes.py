@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -41,7 +42,7 @@ class ChangeRepo:
 
     def list(
         self, status: str | None = None, incident_id: int | None = None, limit: int = 100
-    ) -> list[Change]:
+    ) -> builtins.list[Change]:
         with Session(self.engine) as s:
             q = select(Change)
             if status:
@@ -79,14 +80,14 @@ class ChangeRepo:
             )
         return self.get(change_id)
 
-    def pending_for_incident(self, incident_id: int) -> list[Change]:
+    def pending_for_incident(self, incident_id: int) -> builtins.list[Change]:
         with Session(self.engine) as s:
             q = select(Change).where(
                 Change.incident_id == incident_id, col(Change.status).in_([c.value for c in _PENDING])
             )
             return list(s.exec(q).all())
 
-    def with_status(self, *statuses: ChangeStatus) -> list[Change]:
+    def with_status(self, *statuses: ChangeStatus) -> builtins.list[Change]:
         with Session(self.engine) as s:
             q = (
                 select(Change)
@@ -158,19 +159,19 @@ class RunRepo:
             s.add(run)
             s.commit()
 
-    def for_change(self, change_id: int) -> list[RunbookRun]:
+    def for_change(self, change_id: int) -> builtins.list[RunbookRun]:
         with Session(self.engine) as s:
             q = select(RunbookRun).where(RunbookRun.change_id == change_id).order_by(col(RunbookRun.id))
             return list(s.exec(q).all())
 
-    def events(self, run_id: int) -> list[RunbookEvent]:
+    def events(self, run_id: int) -> builtins.list[RunbookEvent]:
         with Session(self.engine) as s:
             q = select(RunbookEvent).where(RunbookEvent.run_id == run_id).order_by(col(RunbookEvent.seq))
             return list(s.exec(q).all())
 
-    def interrupt_running(self, at: datetime) -> list[RunbookRun]:
+    def interrupt_running(self, at: datetime) -> builtins.list[RunbookRun]:
         """Mark runs a previous process left running; their outcome is unknown."""
-        with Session(self.engine) as s:
+        with Session(self.engine, expire_on_commit=False) as s:
             runs = list(s.exec(select(RunbookRun).where(RunbookRun.status == RunStatus.RUNNING.value)).all())
             for run in runs:
                 run.status = RunStatus.INTERRUPTED.value

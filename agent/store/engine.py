@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event, inspect, text
+from sqlalchemy import Connection, Engine, event, insert, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import SQLModel, create_engine, select
 
@@ -67,9 +67,7 @@ def migrate(engine: Engine) -> int:
                         "store has aiops tables but no schema_version; refusing to guess its version"
                     )
                 SQLModel.metadata.create_all(conn)
-                conn.execute(
-                    tables.SchemaVersion.__table__.insert().values(version=SCHEMA_VERSION, applied_at=_now())
-                )
+                conn.execute(insert(tables.SchemaVersion).values(version=SCHEMA_VERSION, applied_at=_now()))
                 log.info("store created at schema version %d", SCHEMA_VERSION)
                 return SCHEMA_VERSION
             current = conn.execute(
@@ -87,7 +85,7 @@ def migrate(engine: Engine) -> int:
     for v in range(version + 1, SCHEMA_VERSION + 1):
         with engine.begin() as conn:
             MIGRATIONS[v - 2](conn)
-            conn.execute(tables.SchemaVersion.__table__.insert().values(version=v, applied_at=_now()))
+            conn.execute(insert(tables.SchemaVersion).values(version=v, applied_at=_now()))
         log.info("store migrated to schema version %d", v)
     return SCHEMA_VERSION
 

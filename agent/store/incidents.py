@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, func, or_
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine, and_, func, or_
+from sqlmodel import Session, SQLModel, col, select
 
 from agent.domain import IncidentStatus, Level, Priority, Severity, TimelineEntry
 from agent.errors import NotFound
@@ -58,28 +60,24 @@ class IncidentRepo:
         """Write incident snapshots and timeline entries in one transaction: all of a tick, or none of it."""
         with Session(self.engine) as s:
             for st in states:
-                row = s.get(Incident, st.id) or Incident(id=st.id)
-                for name in _COPIED:
-                    setattr(row, name, getattr(st, name))
-                row.status = st.status.value
-                row.priority = st.priority.value
-                row.impact = st.impact.value
-                row.urgency = st.urgency.value
-                s.add(row)
+                fields = {name: getattr(st, name) for name in _COPIED}
+                fields |= {
+                    "status": st.status.value,
+                    "priority": st.priority.value,
+                    "impact": st.impact.value,
+                    "urgency": st.urgency.value,
+                }
+                _upsert(s, s.get(Incident, st.id), Incident, {"id": st.id, **fields})
                 s.flush()
                 existing = {
                     r.fingerprint: r
                     for r in s.exec(select(SignalRecord).where(SignalRecord.incident_id == st.id)).all()
                 }
                 for sig in st.signals.values():
-                    rec = existing.get(sig.fingerprint) or SignalRecord(
-                        incident_id=st.id, fingerprint=sig.fingerprint
-                    )
-                    for name in _SIGNAL_COPIED:
-                        setattr(rec, name, getattr(sig, name))
-                    rec.labels = dict(sig.labels)
-                    rec.severity = sig.severity.value
-                    s.add(rec)
+                    values = {name: getattr(sig, name) for name in _SIGNAL_COPIED}
+                    values |= {"labels": dict(sig.labels), "severity": sig.severity.value}
+                    key = {"incident_id": st.id, "fingerprint": sig.fingerprint}
+                    _upsert(s, existing.get(sig.fingerprint), SignalRecord, {**key, **values})
             for e in entries:
                 s.add(
                     IncidentEvent(
@@ -96,7 +94,7 @@ class IncidentRepo:
     def add_entries(self, entries: Iterable[TimelineEntry]) -> None:
         self.save((), entries)
 
-    def load_working_set(self, resolved_since: datetime) -> list[IncidentState]:
+    def load_working_set(self, resolved_since: datetime) -> builtins.list[IncidentState]:
         """Active incidents, plus those resolved after `resolved_since` (they may still be reopened)."""
         active = [s.value for s in IncidentStatus if s.active]
         with Session(self.engine) as s:
@@ -104,8 +102,10 @@ class IncidentRepo:
                 select(Incident).where(
                     or_(
                         col(Incident.status).in_(active),
-                        (Incident.status == IncidentStatus.RESOLVED.value)
-                        & (col(Incident.resolved_at) >= resolved_since),
+                        and_(
+                            col(Incident.status) == IncidentStatus.RESOLVED.value,
+                            col(Incident.resolved_at) >= resolved_since,
+                        ),
                     )
                 )
             ).all()
@@ -126,7 +126,7 @@ class IncidentRepo:
                 raise NotFound(f"no incident {incident_id}")
             return row
 
-    def list(self, status: str | None = None, limit: int = 100, offset: int = 0) -> list[Incident]:
+    def list(self, status: str | None = None, limit: int = 100, offset: int = 0) -> builtins.list[Incident]:
         with Session(self.engine) as s:
             q = select(Incident)
             if status:
@@ -138,7 +138,7 @@ class IncidentRepo:
             )
             return list(s.exec(q).all())
 
-    def signals(self, incident_id: int) -> list[SignalRecord]:
+    def signals(self, incident_id: int) -> builtins.list[SignalRecord]:
         with Session(self.engine) as s:
             q = (
                 select(SignalRecord)
@@ -147,7 +147,7 @@ class IncidentRepo:
             )
             return list(s.exec(q).all())
 
-    def timeline(self, incident_id: int) -> list[IncidentEvent]:
+    def timeline(self, incident_id: int) -> builtins.list[IncidentEvent]:
         with Session(self.engine) as s:
             q = (
                 select(IncidentEvent)
@@ -156,7 +156,7 @@ class IncidentRepo:
             )
             return list(s.exec(q).all())
 
-    def count_by_signature(self, signature: str, since: datetime) -> list[Incident]:
+    def count_by_signature(self, signature: str, since: datetime) -> builtins.list[Incident]:
         with Session(self.engine) as s:
             q = select(Incident).where(Incident.signature == signature, col(Incident.opened_at) >= since)
             return list(s.exec(q.order_by(col(Incident.opened_at))).all())
@@ -170,6 +170,15 @@ class IncidentRepo:
                 .group_by(Incident.priority)
             )
             return {p: int(n) for p, n in s.exec(q).all()}
+
+
+def _upsert(s: Session, row: SQLModel | None, model: type[SQLModel], values: dict[str, Any]) -> None:
+    if row is None:
+        s.add(model(**values))
+        return
+    for name, value in values.items():
+        setattr(row, name, value)
+    s.add(row)
 
 
 def _to_state(row: Incident, sigs: Iterable[SignalRecord]) -> IncidentState:

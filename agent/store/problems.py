@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -37,6 +38,7 @@ class ProblemRepo:
                 )
                 s.add(problem)
                 s.flush()
+            assert problem.id is not None
             linked = set(
                 s.exec(
                     select(ProblemIncident.incident_id).where(ProblemIncident.problem_id == problem.id)
@@ -57,7 +59,7 @@ class ProblemRepo:
             s.refresh(problem)
             return problem, created
 
-    def list(self, status: str | None = None, limit: int = 100) -> list[Problem]:
+    def list(self, status: str | None = None, limit: int = 100) -> builtins.list[Problem]:
         with Session(self.engine) as s:
             q = select(Problem)
             if status:
@@ -71,7 +73,7 @@ class ProblemRepo:
                 raise NotFound(f"no problem {problem_id}")
             return row
 
-    def incidents(self, problem_id: int) -> list[Incident]:
+    def incidents(self, problem_id: int) -> builtins.list[Incident]:
         with Session(self.engine) as s:
             q = (
                 select(Incident)
@@ -93,6 +95,6 @@ class AuditRepo:
             s.add(AuditEntry(at=at, actor=actor, action=action, target=target, details=details or {}))
             s.commit()
 
-    def list(self, limit: int = 100) -> list[AuditEntry]:
+    def list(self, limit: int = 100) -> builtins.list[AuditEntry]:
         with Session(self.engine) as s:
             return list(s.exec(select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(limit)).all())

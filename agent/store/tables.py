@@ -111,6 +111,13 @@ class Change(SQLModel, table=True):
     outcome: str = Field(default="", sa_type=Text)
     rollback_playbook: str = ""
 
+    @property
+    def number(self) -> int:
+        """The change number (`change #N`); always set once the record is stored."""
+        if self.id is None:
+            raise ValueError("change has not been stored yet")
+        return self.id
+
 
 class RunbookRun(SQLModel, table=True):
     __tablename__ = "runbook_runs"
