@@ -32,7 +32,7 @@ def create_app(
     api: ApiConfig,
     clock: Clock,
     readiness: Callable[[], dict[str, Any]],
-    on_approved: Callable[[int], None] = lambda change_id: None,
+    on_approved: Callable[[int], object] = lambda change_id: None,
 ) -> FastAPI:
     app = FastAPI(title="aiops-agent", version="1", docs_url="/docs", redoc_url=None)
     tokens = [(t.token.get_secret_value().encode(), t.name, t.role) for t in api.tokens]

@@ -83,35 +83,26 @@ class DetectionStage:
         det = state.detector
         score = det.update(ts, value) if det is not None else 0.0
         crossed = _crossed(query.thresholds, value)
-        common = {
-            "name": query.name,
-            "service": service,
-            "source": "prometheus",
-            "labels": labels,
-            "fingerprint": fp,
-        }
         if crossed is not None:
             bound = crossed.above if crossed.above is not None and value > crossed.above else crossed.below
-            return Signal(
-                **common,
-                at=_dt(ts),
-                value=value,
-                score=1.0,
-                detector="static",
-                severity=crossed.severity,
-                expected=bound,
-            )
-        if det is not None and det.warm and score >= threshold:
-            return Signal(
-                **common,
-                at=_dt(ts),
-                value=value,
-                score=score,
-                detector=det.name,
-                severity=query.severity,
-                expected=det.expected,
-            )
-        return None
+            score, judge, severity, expected = 1.0, "static", crossed.severity, bound
+        elif det is not None and det.warm and score >= threshold:
+            judge, severity, expected = det.name, query.severity, det.expected
+        else:
+            return None
+        return Signal(
+            name=query.name,
+            service=service,
+            source="prometheus",
+            labels=labels,
+            fingerprint=fp,
+            at=_dt(ts),
+            value=value,
+            score=score,
+            detector=judge,
+            severity=severity,
+            expected=expected,
+        )
 
     def _new_detector(self, query: QueryConfig) -> detectors.Detector | None:
         if query.detector is None:

@@ -53,6 +53,9 @@ class Notifier:
             except IntegrationError as e:
                 log.error("notification %s to %s not delivered: %s", payload.get("event"), sink.name, e)
                 result = "error"
+            except Exception:  # a sink bug or unencodable payload must not end delivery for everyone
+                log.exception("notification %s to %s failed unexpectedly", payload.get("event"), sink.name)
+                result = "error"
             else:
                 log.info("notification %s sent to %s", payload.get("event"), sink.name)
                 result = "ok"

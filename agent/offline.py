@@ -31,14 +31,25 @@ def detect_file(src: Path, dst: Path, make_detector: Callable[[], Detector]) -> 
     Each score uses only the rows before and at it: the detector is fed one point at a time and never
     sees the file's length. Rows must be in time order (the live agent never sees time go backwards).
     """
-    detector = make_detector()
+    partial = dst.with_name(dst.name + ".partial")
+    try:
+        rows = _score(src, partial, make_detector())
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(dst)
+    return rows
+
+
+def _score(src: Path, dst: Path, detector: Detector) -> int:
+    """Write the scored copy; a file that fails half-way is removed by the caller, never left looking done."""
     rows = 0
     last = -math.inf
     with src.open(newline="", encoding="utf-8") as fin, dst.open("w", newline="", encoding="utf-8") as fout:
         reader = csv.reader(fin)
         header = next(reader, None)
         if header is None or [h.strip().lower() for h in header[:2]] != ["timestamp", "value"]:
-            raise CsvFormatError(f"{src}: first line must be the header `timestamp,value`")
+            raise CsvFormatError(f"{src}:1: first line must be the header `timestamp,value`")
         writer = csv.writer(fout, lineterminator="\n")
         writer.writerow(["timestamp", "value", "anomaly_score"])
         for lineno, row in enumerate(reader, start=2):

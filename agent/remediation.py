@@ -110,7 +110,7 @@ class Remediator:
         if not outcome.ok:
             self._finish_failed(change, _describe_failure(change.runbook, outcome))
             return
-        self.store.changes.transition(change.id, [C.RUNNING], C.VERIFYING)
+        self.store.changes.transition(change.number, [C.RUNNING], C.VERIFYING)
         self._timeline(
             change,
             "verification",
@@ -125,7 +125,7 @@ class Remediator:
             return
         at = self.clock.now()
         self.store.changes.transition(
-            change.id,
+            change.number,
             [C.VERIFYING],
             C.SUCCEEDED,
             finished_at=at,
@@ -142,7 +142,7 @@ class Remediator:
 
     def _run(self, change: Change, kind: str, playbook: Path) -> RunOutcome:
         started = self.clock.now()
-        run_id = self.store.runs.start(change.id, kind, str(playbook), started)
+        run_id = self.store.runs.start(change.number, kind, str(playbook), started)
         spec = PlaybookRun(
             playbook=playbook,
             params=self._real_params(change),
@@ -211,7 +211,7 @@ class Remediator:
             note += "; rolled back" if rb.ok else f"; rollback also failed ({rb.status}, rc {rb.rc})"
         at = self.clock.now()
         self.store.changes.transition(
-            change.id,
+            change.number,
             [C.RUNNING, C.VERIFYING],
             status,
             finished_at=at,

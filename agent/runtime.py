@@ -88,7 +88,7 @@ class Agent:
         )
         for ch in interrupted:
             self.store.changes.transition(
-                ch.id,
+                ch.number,
                 [ChangeStatus.RUNNING, ChangeStatus.VERIFYING],
                 ChangeStatus.FAILED,
                 finished_at=now,
@@ -104,7 +104,7 @@ class Agent:
                 self.correlator.remediation_failed(ch.incident_id, now, f"change #{ch.id} {reason}")
             self._commit(now)
         for ch in self.store.changes.with_status(ChangeStatus.APPROVED):
-            self.remediator.submit(ch.id)
+            self.remediator.submit(ch.number)
         active = len(self.correlator.active())
         log.info("recovered %d active incidents, %d interrupted changes", active, len(interrupted))
 
@@ -164,7 +164,7 @@ class Agent:
         self.metrics.series.labels(state="ready").set(warm)
         self.metrics.series.labels(state="warming").set(warming)
         for ch in self.store.changes.with_status(ChangeStatus.APPROVED):
-            if self.remediator.submit(ch.id):
+            if self.remediator.submit(ch.number):
                 log.info("change #%d approved by %s: queued", ch.id, ch.decided_by or "?")
         by_priority = self.store.incidents.count_active_by_priority()
         for p in ("P1", "P2", "P3", "P4"):
@@ -246,7 +246,7 @@ class Agent:
     def _withdraw_pending(self, inc: IncidentState, now: datetime) -> None:
         for ch in self.store.changes.pending_for_incident(inc.id):
             if self.store.changes.transition(
-                ch.id,
+                ch.number,
                 [ChangeStatus.AWAITING_APPROVAL],
                 ChangeStatus.CANCELLED,
                 finished_at=now,

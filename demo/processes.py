@@ -146,6 +146,7 @@ def start_prometheus(
 
 
 def start_demo_service(workdir: Path, port: int | None = None) -> tuple[ManagedProcess, str]:
+    workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     proc = ManagedProcess(
         "demo-service",

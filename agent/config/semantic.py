@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 
@@ -10,6 +11,8 @@ from agent.config import yamlsrc
 from agent.config.bundle import Config
 from agent.errors import ConfigIssue
 from agent.params import ParamError, coerce, placeholders
+
+_PARAM_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def check_semantics(config: Config, sources: dict[str, yamlsrc.Source]) -> list[ConfigIssue]:
@@ -55,10 +58,11 @@ def _check_agent(config: Config, src: yamlsrc.Source) -> list[ConfigIssue]:
             detectors.build(profile.kind, profile.params)
         except ValueError as e:
             out.append(src.issue(("detectors", name), str(e)))
-    for i, name in enumerate(a.notifications):
-        if name.name in _duplicates(n.name for n in a.notifications):
+    sink_dup = _duplicates(n.name for n in a.notifications)
+    for i, sink in enumerate(a.notifications):
+        if sink.name in sink_dup:
             out.append(
-                src.issue(("notifications", i, "name"), f"sink name {name.name!r} is used more than once")
+                src.issue(("notifications", i, "name"), f"sink name {sink.name!r} is used more than once")
             )
     secrets = [t.token.get_secret_value() for t in a.api.tokens]
     for i, t in enumerate(a.api.tokens):
@@ -127,6 +131,14 @@ def _check_catalog(config: Config, src: yamlsrc.Source) -> list[ConfigIssue]:
                 path = config.playbook_path(rel)
                 out.append(src.issue(("runbooks", name, key), f"playbook file not found: {path}"))
         for pname, spec in rb.params.items():
+            if not _PARAM_NAME.match(pname) or pname.startswith("ansible_"):
+                out.append(
+                    src.issue(
+                        ("runbooks", name, "params", pname),
+                        "parameter names must be lower_snake_case and must not start with `ansible_` "
+                        "(they become Ansible variables and could override connection settings)",
+                    )
+                )
             if spec.default is not None:
                 try:
                     coerce(pname, spec.default, spec)

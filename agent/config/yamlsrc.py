@@ -66,6 +66,10 @@ def load(path: Path, env: dict[str, str] | None = None) -> Source:
         mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
         line = mark.line + 1 if mark else 1
         problem = getattr(e, "problem", None) or str(e)
+        context, start = getattr(e, "context", None), getattr(e, "context_mark", None)
+        if context and start is not None and mark is not None and start.line != mark.line:
+            # The parser notices an unclosed bracket or quote lines later; name where it began.
+            problem += f" ({context} started on line {start.line + 1})"
         src.issues.append(ConfigIssue(str(path), line, "(syntax)", f"invalid YAML: {problem}"))
         return src
     if node is None:
