@@ -1,0 +1,389 @@
+"""The `aiops` command line, in process through typer's CliRunner (separate stdout and stderr) and, where
+the process boundary itself matters, as the installed console script."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+import re
+import shutil
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from agent.cli.main import app
+from agent.domain import ChangeStatus, IncidentStatus
+from agent.store import Store
+from tests.support.records import T0, add_change, incident_state, save_incidents, signal_state
+
+ROOT = Path(__file__).resolve().parents[2]
+AIOPS = ROOT / ".venv" / "bin" / "aiops"
+CONFIG = ROOT / "config" / "agent.yaml"
+ISSUE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): (?P<field>[^:\s]+): (?P<message>.+)$")
+
+
+def aiops(*args: str | Path) -> Result:
+    """Run one command in process; an unexpected exception is a test failure, not an exit code."""
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+def json_out(result: Result) -> Any:
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)  # the whole of stdout is one JSON document
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    """Shadows the two-backend fixture: the CLI only needs a real SQLite file."""
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+@pytest.fixture
+def seeded(store_url: str) -> dict[str, int]:
+    """Three incidents, changes in several states and one problem candidate; returns the change ids."""
+    store = Store.open(store_url)
+    try:
+        save_incidents(
+            store,
+            incident_state(1, signals=[signal_state("fp-a"), signal_state("fp-b", name="demo_error_ratio")]),
+            incident_state(2, at=T0 + timedelta(minutes=5), status=IncidentStatus.RESOLVED),
+            incident_state(3, at=T0 + timedelta(minutes=10)),
+        )
+        ids = {
+            "awaiting": add_change(store, 1),
+            "other": add_change(store, 3),
+            "dry_run": add_change(store, 2, ChangeStatus.DRY_RUN),
+        }
+        run = store.runs.start(ids["dry_run"], "remediation", "recycle_workers.yml", T0)
+        store.runs.finish(run, "successful", 0, T0 + timedelta(seconds=3), "ok", [])
+        problem, _ = store.problems.record_recurrence(
+            "demo-web:demo_latency_p99", "demo-web", "latency recurring", [1, 2, 3], T0
+        )
+        assert problem.id is not None
+        ids["problem"] = problem.id
+        return ids
+    finally:
+        store.close()
+
+
+# ---------------------------------------------------------------- check-config
+
+
+@pytest.mark.parametrize("config", [CONFIG, ROOT / "config" / "demo" / "agent.yaml"])
+def test_check_config_accepts_the_shipped_configs(config: Path) -> None:
+    result = aiops("check-config", "-c", config)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("config OK")
+
+
+def test_check_config_console_script_defaults_to_config_agent_yaml() -> None:
+    done = subprocess.run([AIOPS, "check-config"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "config OK" in done.stdout
+
+
+def broken_copy(tmp_path: Path, file: str, old: str, new: str) -> tuple[Path, Path, int]:
+    """Copy config/ and runbooks/ into tmp_path, replace `old` by `new` in one file.
+
+    Returns agent.yaml, the edited file and the line of the edit.
+    """
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    shutil.copytree(ROOT / "runbooks", tmp_path / "runbooks")
+    edited = (tmp_path / file).resolve()
+    text = edited.read_text()
+    assert text.count(old) == 1, f"{old!r} must occur once in {file}"
+    edited.write_text(text.replace(old, new))
+    line = text[: text.index(old)].count("\n") + 1
+    return (tmp_path / "config" / "agent.yaml").resolve(), edited, line
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "field"),
+    [
+        ("config/agent.yaml", "poll_interval: 30s", "poll_interval: soon", "prometheus.poll_interval"),
+        ("config/agent.yaml", "dry_run: true", "dry_runn: true", "dry_runn"),
+        ("config/services.yaml", "tier: 2", "tier: many", "services[1].tier"),
+        ("config/rules.yaml", "runbook: collect_diagnostics", "runbook: no_such_runbook", "rules[1].runbook"),
+    ],
+)
+def test_check_config_reports_file_line_field_message(
+    tmp_path: Path, file: str, old: str, new: str, field: str
+) -> None:
+    agent_yaml, edited, line = broken_copy(tmp_path, file, old, new)
+    result = aiops("check-config", "-c", agent_yaml)
+    assert result.exit_code == 1
+    issues = [ISSUE.match(ln) for ln in result.stdout.splitlines()]
+    assert issues and all(issues), result.stdout
+    located = {(m["file"], int(m["line"]), m["field"]) for m in issues if m}
+    assert (str(edited), line, field) in located, result.stdout
+    assert "problem(s) found" in result.stderr
+
+
+def test_check_config_lists_every_problem_of_a_file(tmp_path: Path) -> None:
+    agent_yaml, _, _ = broken_copy(tmp_path, "config/agent.yaml", "poll_interval: 30s", "poll_interval: soon")
+    text = agent_yaml.read_text().replace("dry_run: true", "dry_runn: true")
+    agent_yaml.write_text(text)
+    result = aiops("check-config", "-c", agent_yaml)
+    assert result.exit_code == 1
+    fields = {m["field"] for m in map(ISSUE.match, result.stdout.splitlines()) if m}
+    assert fields == {"prometheus.poll_interval", "dry_runn"}
+    assert "did you mean 'dry_run'" in result.stdout
+
+
+def test_check_config_on_a_missing_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    result = aiops("check-config", "-c", missing)
+    assert result.exit_code == 1
+    assert ISSUE.match(result.stdout.strip())
+    assert result.stdout.startswith(f"{missing}:1: ")
+
+
+# ---------------------------------------------------------------- records as JSON
+
+
+def test_incidents_list_json(store_url: str, seeded: dict[str, int]) -> None:
+    rows = json_out(aiops("incidents", "list", "--json", "--store", store_url))
+    assert [r["id"] for r in rows] == [3, 2, 1]
+    assert rows[1]["status"] == "resolved"
+    only = json_out(aiops("incidents", "list", "--status", "resolved", "--json", "--store", store_url))
+    assert [r["id"] for r in only] == [2]
+
+
+def test_incidents_show_json(store_url: str, seeded: dict[str, int]) -> None:
+    doc = json_out(aiops("incidents", "show", "2", "--json", "--store", store_url))
+    assert (doc["id"], doc["status"]) == (2, "resolved")
+    assert [c["id"] for c in doc["changes"]] == [seeded["dry_run"]]
+    assert [r["status"] for r in doc["changes"][0]["runs"]] == ["successful"]
+    assert [e["kind"] for e in doc["timeline"]] == ["opened"]
+    doc = json_out(aiops("incidents", "show", "1", "--json", "--store", store_url))
+    assert len(doc["signals"]) == 2
+
+
+def test_changes_list_json(store_url: str, seeded: dict[str, int]) -> None:
+    rows = json_out(aiops("changes", "list", "--json", "--store", store_url))
+    assert [r["id"] for r in rows] == [seeded["dry_run"], seeded["other"], seeded["awaiting"]]
+    waiting = json_out(
+        aiops("changes", "list", "--status", "awaiting_approval", "--json", "--store", store_url)
+    )
+    assert {r["status"] for r in waiting} == {"awaiting_approval"}
+
+
+def test_problems_list_and_show_json(store_url: str, seeded: dict[str, int]) -> None:
+    rows = json_out(aiops("problems", "list", "--json", "--store", store_url))
+    assert [(r["id"], r["occurrences"], r["status"]) for r in rows] == [(seeded["problem"], 3, "candidate")]
+    doc = json_out(aiops("problems", "show", str(seeded["problem"]), "--json", "--store", store_url))
+    assert [i["id"] for i in doc["incidents"]] == [1, 2, 3]
+
+
+def test_json_on_an_empty_store(store_url: str) -> None:
+    assert json_out(aiops("incidents", "list", "--json", "--store", store_url)) == []
+    assert json_out(aiops("changes", "list", "--json", "--store", store_url)) == []
+    assert json_out(aiops("problems", "list", "--json", "--store", store_url)) == []
+
+
+def test_json_from_the_console_script_is_pure(store_url: str, seeded: dict[str, int]) -> None:
+    done = subprocess.run(
+        [AIOPS, "changes", "list", "--json", "--store", store_url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)) == 3
+
+
+def test_tables_for_people(store_url: str, seeded: dict[str, int]) -> None:
+    listing = aiops("incidents", "list", "--store", store_url)
+    assert listing.exit_code == 0
+    assert listing.stdout.splitlines()[0].split() == ["ID", "PRI", "STATUS", "SERVICE", "OPENED", "TITLE"]
+    shown = aiops("incidents", "show", "1", "--store", store_url)
+    assert shown.exit_code == 0
+    assert shown.stdout.startswith("Incident #1: ")
+    assert "Timeline:" in shown.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["incidents", "show", "999"], "no incident 999"),
+        (["problems", "show", "999"], "no problem 999"),
+        (["changes", "approve", "999"], "no change 999"),
+        (["changes", "reject", "999"], "no change 999"),
+    ],
+)
+def test_unknown_ids_exit_1_with_an_error_on_stderr(store_url: str, args: list[str], message: str) -> None:
+    result = aiops(*args, "--json", "--store", store_url)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.strip() == f"error: {message}"
+
+
+def test_a_store_from_a_newer_agent_exits_1(store_url: str, seeded: dict[str, int]) -> None:
+    store = Store.open(store_url)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO schema_version (version, applied_at) VALUES (999, '2026-01-01')")
+    store.close()
+    result = aiops("incidents", "list", "--json", "--store", store_url)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "newer" in result.stderr
+
+
+# ---------------------------------------------------------------- approvals
+
+
+@pytest.mark.parametrize(("verb", "status"), [("approve", "approved"), ("reject", "rejected")])
+def test_a_change_is_decided_once(store_url: str, seeded: dict[str, int], verb: str, status: str) -> None:
+    cid = str(seeded["awaiting"])
+    first = aiops("changes", verb, cid, "--as", "alice", "--note", "checked", "--store", store_url)
+    assert first.exit_code == 0, first.stderr
+    assert f"change #{cid} {status}" in first.stdout
+
+    again = aiops("changes", verb, cid, "--as", "bob", "--store", store_url)
+    assert again.exit_code == 1
+    assert f"is {status}" in again.stderr and "awaiting approval" in again.stderr
+    other = "reject" if verb == "approve" else "approve"
+    assert aiops("changes", other, cid, "--store", store_url).exit_code == 1
+
+    store = Store.open(store_url)
+    try:
+        change = store.changes.get(seeded["awaiting"])
+        assert (change.status, change.decided_by) == (status, "cli:alice")
+        [audit] = store.audit.list()
+        assert (audit.actor, audit.action, audit.details) == (
+            "cli:alice",
+            f"change.{verb}",
+            {"note": "checked"},
+        )
+        assert any(
+            e.kind == f"change_{status}" and "checked" in e.reason for e in store.incidents.timeline(1)
+        )
+    finally:
+        store.close()
+
+
+def test_approve_json(store_url: str, seeded: dict[str, int]) -> None:
+    doc = json_out(
+        aiops("changes", "approve", str(seeded["other"]), "--as", "carol", "--json", "--store", store_url)
+    )
+    assert (doc["id"], doc["status"], doc["decided_by"]) == (seeded["other"], "approved", "cli:carol")
+    refused = aiops("changes", "approve", str(seeded["other"]), "--json", "--store", store_url)
+    assert refused.exit_code == 1 and refused.stdout == ""
+
+
+def test_a_dry_run_change_cannot_be_approved(store_url: str, seeded: dict[str, int]) -> None:
+    result = aiops("changes", "approve", str(seeded["dry_run"]), "--store", store_url)
+    assert result.exit_code == 1
+    assert "dry_run" in result.stderr
+
+
+# ---------------------------------------------------------------- detect
+
+SPIKE_AT = 300
+
+
+def write_series(path: Path, n: int = 400, spike_at: int | None = SPIKE_AT, seed: int = 1) -> Path:
+    """A noisy seasonal series at one-minute steps, with one planted spike."""
+    rng = random.Random(seed)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["timestamp", "value"])
+        for i in range(n):
+            value = 60.0 if i == spike_at else 10 + math.sin(i / 10) + rng.gauss(0, 0.2)
+            w.writerow(
+                [
+                    (T0.replace(microsecond=0) + timedelta(minutes=i)).strftime("%Y-%m-%d %H:%M:%S"),
+                    f"{value:.4f}",
+                ]
+            )
+    return path
+
+
+def read_scores(path: Path) -> tuple[list[str], list[list[str]]]:
+    """The header and the rows of a CSV file."""
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    return rows[0], rows[1:]
+
+
+@pytest.mark.parametrize("detector", [None, "robust", "river_gaussian", "hst", "smooth"])
+def test_detect_scores_every_row_and_finds_the_spike(tmp_path: Path, detector: str | None) -> None:
+    a = write_series(tmp_path / "a.csv")
+    b = write_series(tmp_path / "b.csv", n=350, spike_at=None, seed=2)
+    out = tmp_path / "out"
+    args: list[str | Path] = ["detect", a, b, "--out", out, "-c", CONFIG]
+    result = aiops(*args, *(["--detector", detector] if detector else []))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+
+    _, source = read_scores(a)
+    header, rows = read_scores(out / "a.csv")
+    assert header == ["timestamp", "value", "anomaly_score"]
+    assert len(rows) == len(source) == 400
+    assert [r[:2] for r in rows] == source
+    scores = [float(r[2]) for r in rows]
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert max(range(len(scores)), key=scores.__getitem__) == SPIKE_AT
+    assert scores[SPIKE_AT] > max(scores[:SPIKE_AT] + scores[SPIKE_AT + 1 :])
+
+    header_b, rows_b = read_scores(out / "b.csv")
+    assert header_b == header and len(rows_b) == 350
+    assert all(0.0 <= float(r[2]) <= 1.0 for r in rows_b)
+
+
+def test_detect_accepts_unix_seconds_and_skips_empty_values(tmp_path: Path) -> None:
+    src = tmp_path / "unix.csv"
+    src.write_text(
+        "timestamp,value\n" + "".join(f"{1700000000 + 60 * i},{'' if i == 5 else i % 3}\n" for i in range(50))
+    )
+    result = aiops("detect", src, "--out", tmp_path / "out", "-c", CONFIG)
+    assert result.exit_code == 0, result.stderr
+    _, rows = read_scores(tmp_path / "out" / "unix.csv")
+    assert len(rows) == 50 and rows[5][1:] == ["", "0.000000"]
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "what"),
+    [
+        ("time,val\n2026-03-01 00:00:00,1\n", 1, "header"),
+        ("", 1, "header"),
+        (
+            "timestamp,value\n2026-03-01 00:01:00,1\n2026-03-01 00:02:00,2\n2026-03-01 00:00:30,3\n",
+            4,
+            "backwards",
+        ),
+        ("timestamp,value\n2026-03-01 00:01:00,1\nnot-a-time,2\n", 3, "not-a-time"),
+        ("timestamp,value\n2026-03-01 00:01:00,1\n2026-03-01 00:02:00,abc\n", 3, "abc"),
+        ("timestamp,value\n2026-03-01 00:01:00,1\n2026-03-01 00:02:00\n", 3, "expected"),
+    ],
+)
+def test_detect_rejects_bad_csv_naming_file_and_line(
+    tmp_path: Path, content: str, line: int, what: str
+) -> None:
+    src = tmp_path / "bad.csv"
+    src.write_text(content)
+    result = aiops("detect", src, "--out", tmp_path / "out", "-c", CONFIG)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {src}:{line}: ")
+    assert what in result.stderr
+
+
+def test_detect_with_an_unknown_detector_lists_the_known_ones(tmp_path: Path) -> None:
+    src = write_series(tmp_path / "a.csv", n=10, spike_at=None)
+    result = aiops("detect", src, "--out", tmp_path / "out", "--detector", "nope", "-c", CONFIG)
+    assert result.exit_code == 1
+    assert "'nope'" in result.stderr
+    for known in ("robust", "river_gaussian", "hst", "default", "smooth"):
+        assert known in result.stderr
+    assert not (tmp_path / "out" / "a.csv").exists()

@@ -1,0 +1,116 @@
+"""Building blocks for end-to-end runs: a config directory per test, and waiting on the store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+
+from agent.store import Store
+from demo.processes import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
+
+LATENCY = 'histogram_quantile(0.99, sum by (le, job, instance) (rate(demo_request_duration_seconds_bucket{job="demo"}[5s])))'
+ERRORS = (
+    'sum by (job, instance) (rate(demo_requests_total{job="demo",code=~"5.."}[5s]))'
+    ' / sum by (job, instance) (rate(demo_requests_total{job="demo"}[5s]))'
+)
+HEALTHY = 'sum(rate(demo_requests_total{job="demo",code=~"5.."}[5s])) / sum(rate(demo_requests_total{job="demo"}[5s])) < 0.02'
+
+
+def write_config(
+    directory: Path,
+    prometheus_url: str,
+    *,
+    dry_run: bool = False,
+    approval: str = "auto",
+    runbook: str = "recycle_workers",
+    params: dict[str, Any] | None = None,
+    verify: str = HEALTHY,
+    deadline: str = "30s",
+    catalog: Path | None = None,
+    notifications: list[dict[str, Any]] | None = None,
+    api_listen: str | None = None,
+    shutdown_grace: str = "2s",
+) -> Path:
+    """An agent.yaml + rules.yaml that react to the demo service's error ratio with a static threshold
+    (no detector warm-up, so tests are quick); services.yaml and the runbook catalog are the shipped ones."""
+    directory.mkdir(parents=True, exist_ok=True)
+    agent = {
+        "dry_run": dry_run,
+        "store": {"url": f"sqlite:///{directory / 'aiops.db'}"},
+        "prometheus": {
+            "url": prometheus_url,
+            "poll_interval": "1s",
+            "step": "1s",
+            "timeout": "3s",
+            "retries": 1,
+            "backoff": "100ms",
+        },
+        "queries": [
+            {
+                "name": "demo_error_ratio",
+                "promql": ERRORS,
+                "detector": None,
+                "thresholds": [{"above": 0.05, "severity": "critical"}],
+            }
+        ],
+        "correlation": {"window": "1m", "quiet_period": "10s", "reopen_window": "2m", "settle_period": "10s"},
+        "remediation": {"verify_interval": "1s", "shutdown_grace": shutdown_grace},
+        "housekeeping_interval": "500ms",
+        "api": {"enabled": api_listen is not None, "listen": api_listen or "127.0.0.1:0"},
+        "notifications": notifications or [],
+        "services_file": str(ROOT / "config" / "services.yaml"),
+        "rules_file": "rules.yaml",
+        "catalog_file": str(catalog or ROOT / "runbooks" / "catalog.yaml"),
+    }
+    rules = {
+        "rules": [
+            {
+                "name": "fix-demo",
+                "match": {"service": "demo-web", "signals": ["demo_error_ratio"]},
+                "runbook": runbook,
+                "params": params if params is not None else {"url": "http://{labels.instance}/admin/recycle"},
+                "guards": {"cooldown": "10m", "max_attempts": 1, "approval": approval},
+                "verify": {"promql": verify, "deadline": deadline},
+            }
+        ]
+    }
+    (directory / "agent.yaml").write_text(yaml.safe_dump(agent, sort_keys=False))
+    (directory / "rules.yaml").write_text(yaml.safe_dump(rules, sort_keys=False))
+    return directory / "agent.yaml"
+
+
+def eventually(store: Store, check: Callable[[Store], T | None], timeout: float, what: str) -> T:
+    return wait_until(lambda: check(store), timeout, what, interval=0.2)
+
+
+HANG_SECONDS = 3017  # an unusual number, so a leftover `sleep` process can be found by its arguments
+
+
+@pytest.fixture
+def hanging_catalog(tmp_path: Path) -> Path:
+    """The shipped catalog plus `hang`: a standard-change runbook that never finishes by itself."""
+    catalog = yaml.safe_load((ROOT / "runbooks" / "catalog.yaml").read_text())
+    for name, spec in catalog["runbooks"].items():
+        spec["playbook"] = str(ROOT / "runbooks" / spec["playbook"])
+        catalog["runbooks"][name] = spec
+    (tmp_path / "hang.yml").write_text(
+        "- hosts: all\n  gather_facts: false\n  tasks:\n"
+        f"    - name: Wait forever\n      ansible.builtin.command: sleep {HANG_SECONDS}\n"
+    )
+    catalog["runbooks"]["hang"] = {
+        "playbook": str(tmp_path / "hang.yml"),
+        "change_type": "standard",
+        "risk": "low",
+        "timeout": "10m",
+        "params": {"url": {"type": "string"}},
+    }
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(catalog, sort_keys=False))
+    return path

@@ -1,0 +1,133 @@
+"""Stopping mid-remediation: SIGTERM records a cancelled run; a crash is found and escalated on restart.
+Either way nothing is lost, nothing is left half-recorded, and nothing runs twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from agent.app import AgentApp
+from agent.config import load_config
+from agent.domain import ChangeStatus, IncidentStatus
+from agent.store import Store
+from agent.store.tables import RunbookRun
+from demo.processes import free_port, wait_until
+from integrations.proctree import descendants
+from tests.conftest import PromStack
+from tests.e2e.conftest import HANG_SECONDS, eventually, write_config
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+AIOPS = str(Path(sys.executable).parent / "aiops")
+
+
+def _hung_processes() -> list[int]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmd[:2] == [b"sleep", str(HANG_SECONDS).encode()]:
+            found.append(int(pid))
+    return found
+
+
+def _start(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [AIOPS, "run", "-c", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "LC_ALL": "C.UTF-8"},
+        )
+
+
+def _running_run(store: Store) -> RunbookRun | None:
+    changes = store.changes.with_status(ChangeStatus.RUNNING)
+    if not changes:
+        return None
+    runs = store.runs.for_change(changes[0].id or 0)
+    started = runs and any(e.task == "Wait forever" for e in store.runs.events(runs[0].id or 0))
+    return runs[0] if started else None
+
+
+@pytest.fixture
+def hang_config(private_stack: PromStack, tmp_path: Path, hanging_catalog: Path) -> Path:
+    return write_config(
+        tmp_path / "cfg",
+        private_stack.url,
+        runbook="hang",
+        params={"url": "unused"},
+        catalog=hanging_catalog,
+        api_listen=f"127.0.0.1:{free_port()}",
+        shutdown_grace="1s",
+    )
+
+
+def test_sigterm_cancels_a_hung_runbook_and_records_it(
+    private_stack: PromStack, hang_config: Path, tmp_path: Path
+) -> None:
+    store = Store.open(load_config(hang_config).agent.store.url)
+    proc = _start(hang_config, tmp_path / "agent.log")
+    try:
+        private_stack.exporter.service.set_fault(True)
+        run = eventually(store, _running_run, 40, "the hung runbook to be running")
+        wait_until(_hung_processes, 15, "the playbook's command to be running")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, (tmp_path / "agent.log").read_text()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    (change,) = store.changes.list()
+    assert change.status == ChangeStatus.FAILED and "cancelled" in change.outcome
+    assert store.runs.for_change(change.id)[0].status == "canceled"
+    assert store.runs.for_change(change.id)[0].id == run.id
+    assert store.changes.with_status(ChangeStatus.RUNNING, ChangeStatus.VERIFYING) == []
+    incident = store.incidents.get(change.incident_id)
+    assert incident.escalated and incident.status == IncidentStatus.OPEN
+    wait_until(lambda: not _hung_processes(), 10, "the cancelled playbook's processes to exit")
+    log = (tmp_path / "agent.log").read_text()
+    assert "aiops agent stopped" in log
+
+
+def test_crash_mid_remediation_is_escalated_on_restart_and_never_rerun(
+    private_stack: PromStack, hang_config: Path, tmp_path: Path
+) -> None:
+    store = Store.open(load_config(hang_config).agent.store.url)
+    proc = _start(hang_config, tmp_path / "agent.log")
+    try:
+        private_stack.exporter.service.set_fault(True)
+        eventually(store, _running_run, 40, "the hung runbook to be running")
+    finally:
+        # The whole container dies: the agent and every process under it (Ansible workers leave its
+        # process group with setsid, so kill the tree).
+        for pid in [proc.pid, *descendants(proc.pid)]:
+            os.kill(pid, signal.SIGKILL)
+        proc.wait(10)
+    wait_until(lambda: not _hung_processes(), 10, "the killed playbook to be gone")
+
+    app = AgentApp(load_config(hang_config), registry=CollectorRegistry())
+    app.start()
+    try:
+        (change,) = app.store.changes.list()
+        assert change.status == ChangeStatus.FAILED and change.outcome.startswith("interrupted")
+        (run,) = app.store.runs.for_change(change.id)
+        assert run.status == "interrupted"
+        incident = app.store.incidents.get(change.incident_id)
+        assert incident.escalated and incident.status == IncidentStatus.OPEN
+        # The fault persists: the agent keeps polling; signals join the same incident, nothing re-runs.
+        polls = app.metrics.polls.labels(source="prometheus:demo_error_ratio")
+        wait_until(lambda: polls._value.get() >= 5, 20, "several polls after the restart")
+        assert len(app.store.incidents.list()) == 1
+        assert len(app.store.changes.list()) == 1
+        assert len(app.store.runs.for_change(change.id)) == 1
+        assert not _hung_processes()
+    finally:
+        app.stop()

@@ -1,0 +1,275 @@
+"""Notification sinks against a recording local webhook receiver, and the Notifier's delivery thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from agent.metrics import AgentMetrics
+from agent.notifier import Notifier
+from demo.processes import free_port
+from integrations.errors import IntegrationError
+from integrations.notify import WebhookSink, redact_url
+from tests.integrations.conftest import StartPeer
+from tests.support.recording_http import RecordingServer, Reply
+
+pytestmark = pytest.mark.integration
+
+SECRET_PATH = "/services/T0SECRET/B0SECRET/XyZsecretPart"
+SECRET_QUERY = "token=hunter2-secret"
+
+
+class ThreadNotingSink(WebhookSink):
+    """The real webhook sink, also noting which thread sent each notification."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.threads: list[str] = []
+
+    def send(self, payload: Mapping[str, Any]) -> None:
+        self.threads.append(threading.current_thread().name)
+        super().send(payload)
+
+
+def secret_url(peer: RecordingServer) -> str:
+    return f"{peer.url}{SECRET_PATH}?{SECRET_QUERY}"
+
+
+def webhook(
+    peer: RecordingServer | str, *, name: str = "oncall", retries: int = 2, timeout: float = 2.0
+) -> tuple[ThreadNotingSink, list[float]]:
+    """A webhook sink for `peer` (a server or a URL) whose `sleep` records backoff delays instead."""
+    url = peer if isinstance(peer, str) else secret_url(peer)
+    delays: list[float] = []
+    sink = ThreadNotingSink(name, url, timeout=timeout, retries=retries, sleep=delays.append)
+    return sink, delays
+
+
+def assert_no_secret(text: str) -> None:
+    for secret in ("T0SECRET", "B0SECRET", "XyZsecretPart", "hunter2", "token="):
+        assert secret not in text, f"{secret!r} leaked into {text!r}"
+
+
+# ------------------------------------------------------------------ WebhookSink
+
+
+def test_webhook_posts_the_payload_as_json(http_peer: StartPeer) -> None:
+    peer = http_peer([Reply(200)])
+    sink, delays = webhook(peer)
+    payload = {"event": "escalation", "incident_id": 12, "signals": [{"name": "p99", "score": 0.97}]}
+
+    sink.send(payload)
+
+    [req] = peer.requests
+    assert req.method == "POST"
+    assert req.path == f"{SECRET_PATH}?{SECRET_QUERY}"
+    assert req.headers["Content-Type"] == "application/json"
+    assert req.json() == payload
+    assert delays == []
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 429])
+def test_webhook_retries_transient_failures_then_succeeds(http_peer: StartPeer, status: int) -> None:
+    peer = http_peer([Reply(status), Reply(status), Reply(204)])
+    sink, delays = webhook(peer, retries=2)
+
+    sink.send({"incident_id": 1})
+
+    sent = peer.requests
+    assert len(sent) == 3
+    assert all(r.json() == {"incident_id": 1} for r in sent)
+    assert delays == [0.5, 1.0]
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 410])
+def test_webhook_gives_up_on_4xx_at_once_without_leaking_the_url(http_peer: StartPeer, status: int) -> None:
+    peer = http_peer([Reply(status)])
+    sink, delays = webhook(peer, retries=3)
+
+    with pytest.raises(IntegrationError) as caught:
+        sink.send({"incident_id": 1})
+
+    assert len(peer.requests) == 1, "a 4xx will not get better by retrying"
+    assert delays == []
+    message = str(caught.value)
+    assert f"HTTP {status}" in message
+    assert redact_url(secret_url(peer)) in message
+    assert_no_secret(message)
+    assert_no_secret(repr(sink))
+
+
+def test_webhook_gives_up_after_persistent_5xx(http_peer: StartPeer) -> None:
+    peer = http_peer([Reply(500)])
+    sink, delays = webhook(peer, retries=2)
+
+    with pytest.raises(IntegrationError, match="HTTP 500") as caught:
+        sink.send({"incident_id": 1})
+
+    assert len(peer.requests) == 3
+    assert delays == [0.5, 1.0]
+    assert_no_secret(str(caught.value))
+
+
+def test_webhook_unreachable_raises_without_leaking_the_url() -> None:
+    url = f"http://127.0.0.1:{free_port()}{SECRET_PATH}?{SECRET_QUERY}"
+    sink, delays = webhook(url, retries=1)
+
+    with pytest.raises(IntegrationError, match="ConnectionError") as caught:
+        sink.send({"incident_id": 1})
+
+    assert delays == [0.5]
+    assert_no_secret(str(caught.value))
+
+
+def test_redact_url_keeps_only_scheme_host_and_port() -> None:
+    assert (
+        redact_url(f"https://hooks.example.com{SECRET_PATH}?{SECRET_QUERY}") == "https://hooks.example.com/…"
+    )
+    assert redact_url(f"http://user:pw@10.0.0.1:8443{SECRET_PATH}") == "http://10.0.0.1:8443/…"
+
+
+# ------------------------------------------------------------------ Notifier
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def notifiers() -> Iterator[list[Notifier]]:
+    """Notifiers created by a test; stopped (their queues drained) at the end even if it fails."""
+    made: list[Notifier] = []
+    yield made
+    for n in made:
+        n.stop(timeout=5)
+
+
+def start_notifier(
+    made: list[Notifier], registry: CollectorRegistry, *routes: tuple[WebhookSink, set[str]]
+) -> Notifier:
+    notifier = Notifier([(sink, frozenset(events)) for sink, events in routes], AgentMetrics(registry))
+    notifier.start()
+    made.append(notifier)
+    return notifier
+
+
+def delivered(registry: CollectorRegistry, sink: str, result: str) -> float:
+    return registry.get_sample_value("aiops_notifications_total", {"sink": sink, "result": result}) or 0.0
+
+
+def bodies(peer: RecordingServer) -> list[Any]:
+    return [r.json() for r in peer.requests]
+
+
+def test_notifier_delivers_in_order_only_to_subscribed_sinks(
+    http_peer: StartPeer, registry: CollectorRegistry, notifiers: list[Notifier]
+) -> None:
+    pager, chat, audit = http_peer([Reply(200)]), http_peer([Reply(200)]), http_peer([Reply(200)])
+    pager_sink, _ = webhook(pager, name="pager")
+    chat_sink, _ = webhook(chat, name="chat")
+    audit_sink, _ = webhook(audit, name="audit")
+    notifier = start_notifier(
+        notifiers,
+        registry,
+        (pager_sink, {"escalation"}),
+        (chat_sink, {"escalation", "sla_breach", "remediation"}),
+        (audit_sink, {"incident_opened"}),
+    )
+
+    queued = [
+        notifier.notify("escalation", {"incident_id": 1}),
+        notifier.notify("sla_breach", {"incident_id": 2}),
+        notifier.notify("remediation", {"change_id": 3}),
+        notifier.notify("escalation", {"incident_id": 4}),
+    ]
+
+    assert queued == [2, 1, 1, 2]
+    chat.wait_for(4)
+    pager.wait_for(2)
+    notifier.stop(timeout=5)  # drains the queue: nothing else is on its way
+    assert bodies(pager) == [
+        {"event": "escalation", "incident_id": 1},
+        {"event": "escalation", "incident_id": 4},
+    ]
+    assert bodies(chat) == [
+        {"event": "escalation", "incident_id": 1},
+        {"event": "sla_breach", "incident_id": 2},
+        {"event": "remediation", "change_id": 3},
+        {"event": "escalation", "incident_id": 4},
+    ]
+    assert audit.requests == []
+    assert set(pager_sink.threads + chat_sink.threads) == {"aiops-notifier"}
+    assert delivered(registry, "pager", "ok") == 2
+    assert delivered(registry, "chat", "ok") == 4
+
+
+def test_notify_returns_without_waiting_for_delivery(
+    http_peer: StartPeer, registry: CollectorRegistry, notifiers: list[Notifier]
+) -> None:
+    slow = http_peer([Reply(200, hang=1.0)])
+    sink, _ = webhook(slow, timeout=5)
+    notifier = start_notifier(notifiers, registry, (sink, {"escalation"}))
+
+    t0 = time.monotonic()
+    queued = [notifier.notify("escalation", {"incident_id": i}) for i in range(3)]
+
+    assert time.monotonic() - t0 < 0.5
+    assert queued == [1, 1, 1]
+    assert len(slow.requests) <= 1, "notify() must queue, not send"
+    assert [b["incident_id"] for b in bodies(slow)] in ([], [0])
+    slow.wait_for(3, timeout=10)
+
+
+def test_a_failing_sink_does_not_block_the_others(
+    http_peer: StartPeer,
+    registry: CollectorRegistry,
+    notifiers: list[Notifier],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broken, healthy = http_peer([Reply(500)]), http_peer([Reply(200)])
+    broken_sink, _ = webhook(broken, name="broken", retries=1)
+    healthy_sink, _ = webhook(healthy, name="healthy")
+    notifier = start_notifier(
+        notifiers, registry, (broken_sink, {"escalation"}), (healthy_sink, {"escalation"})
+    )
+    caplog.set_level(logging.ERROR, logger="agent.notifier")
+
+    for i in (1, 2, 3):
+        notifier.notify("escalation", {"incident_id": i})
+
+    healthy.wait_for(3)
+    notifier.stop(timeout=5)
+    assert [b["incident_id"] for b in bodies(healthy)] == [1, 2, 3]
+    assert len(broken.requests) == 3 * 2  # every notification tried, each with one retry
+    assert delivered(registry, "broken", "error") == 3
+    assert delivered(registry, "healthy", "ok") == 3
+    errors = [r.getMessage() for r in caplog.records if r.name == "agent.notifier"]
+    assert len(errors) == 3 and all("not delivered" in m and "broken" in m for m in errors)
+    for m in errors:
+        assert_no_secret(m)
+
+
+def test_a_notification_that_cannot_be_sent_does_not_stop_later_ones(
+    http_peer: StartPeer, registry: CollectorRegistry, notifiers: list[Notifier]
+) -> None:
+    """A payload the sink cannot even encode (here: a datetime) fails that one notification, not the thread."""
+    peer = http_peer([Reply(200)])
+    sink, _ = webhook(peer, name="pager")
+    notifier = start_notifier(notifiers, registry, (sink, {"escalation"}))
+
+    notifier.notify("escalation", {"incident_id": 1, "at": datetime.now(UTC)})
+    notifier.notify("escalation", {"incident_id": 2})
+
+    peer.wait_for(1)
+    notifier.stop(timeout=5)
+    assert bodies(peer) == [{"event": "escalation", "incident_id": 2}]
+    assert delivered(registry, "pager", "error") == 1
+    assert delivered(registry, "pager", "ok") == 1

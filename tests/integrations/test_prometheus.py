@@ -1,0 +1,356 @@
+"""integrations.prometheus against a real Prometheus (and a scripted fake one for the failure modes).
+
+The cursor tests poll the way agent.runtime.Agent.poll_query does, with real time passing, and check the
+property the agent depends on: every grid timestamp is fetched exactly once, even across a failed poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import pytest
+import requests
+
+from demo.processes import free_port, wait_until
+from integrations.errors import QueryRejected, SourceUnavailable
+from integrations.prometheus import MAX_POINTS_PER_SERIES, PrometheusClient, RangeCursor, Series
+from tests.conftest import PromStack
+from tests.integrations.conftest import StartPeer
+from tests.support.prom_history import wait_for_history
+from tests.support.recording_http import Reply
+
+pytestmark = pytest.mark.integration
+
+UP = 'up{job="demo"}'
+REQUESTS_BY_CODE = 'sum by (code) (demo_requests_total{job="demo"})'
+HISTORY = 5
+STEP = 1.0
+
+
+class CountingSession(requests.Session):
+    """A real session that remembers every URL it was asked to fetch."""
+
+    opened: ClassVar[list[CountingSession]] = []
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+        CountingSession.opened.append(self)
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        self.calls.append(str(url))
+        return super().request(method, url, *args, **kwargs)
+
+
+def make_client(
+    url: str, *, retries: int = 0, backoff: float = 0.5, timeout: float = 5.0
+) -> tuple[PrometheusClient, CountingSession, list[float]]:
+    """A client with a counting session and a `sleep` that records the backoff delays instead of waiting."""
+    session = CountingSession()
+    delays: list[float] = []
+    client = PrometheusClient(
+        url, timeout=timeout, retries=retries, backoff=backoff, session=session, sleep=delays.append
+    )
+    return client, session, delays
+
+
+@pytest.fixture(autouse=True)
+def _close_sessions() -> Iterator[None]:
+    """Close every test's HTTP sessions so no keep-alive socket outlives it."""
+    yield
+    while CountingSession.opened:
+        CountingSession.opened.pop().close()
+
+
+def dead_url() -> str:
+    return f"http://127.0.0.1:{free_port()}"
+
+
+def grid(start: float, end: float, step: float = STEP) -> list[float]:
+    return [start + i * step for i in range(round((end - start) / step) + 1)]
+
+
+def only_series(batch: list[Series]) -> Series:
+    assert len(batch) == 1, f"expected one series, got {[dict(s.labels) for s in batch]}"
+    return batch[0]
+
+
+@pytest.fixture(scope="module")
+def stack(prometheus_stack: PromStack) -> PromStack:
+    """The shared stack, once Prometheus holds a few seconds of `up` on the 1 s grid."""
+
+    wait_for_history(prometheus_stack.url, (UP, REQUESTS_BY_CODE), HISTORY)
+    return prometheus_stack
+
+
+# ------------------------------------------------------------------ queries against the real Prometheus
+
+
+def test_query_returns_labelled_series_with_float_points(stack: PromStack) -> None:
+    client, _, _ = make_client(stack.url)
+    before = time.time()
+
+    series = only_series(client.query(UP))
+
+    assert series.labels["job"] == "demo"
+    assert series.labels["instance"] == stack.exporter.address
+    assert series.labels["__name__"] == "up"
+    [(ts, value)] = series.points
+    assert isinstance(ts, float) and isinstance(value, float)
+    assert value == 1.0
+    assert before - 1 <= ts <= time.time() + 1
+
+
+def test_query_at_a_given_time_is_evaluated_there(stack: PromStack) -> None:
+    client, _, _ = make_client(stack.url)
+    at = math.floor(time.time()) - 2.0
+
+    [(ts, value)] = only_series(client.query(UP, at=at)).points
+
+    assert ts == at
+    assert value == 1.0
+
+
+def test_query_range_returns_every_step_of_every_series(stack: PromStack) -> None:
+    client, _, _ = make_client(stack.url)
+    end = math.floor(time.time()) - 1.0
+    start = end - 3.0
+
+    batch = client.query_range(REQUESTS_BY_CODE, start, end, STEP)
+
+    assert sorted(s.labels["code"] for s in batch) == ["200", "500"]
+    for s in batch:
+        assert [t for t, _ in s.points] == grid(start, end)
+        assert all(isinstance(v, float) and v >= 0 for _, v in s.points)
+    ok = next(s for s in batch if s.labels["code"] == "200")
+    values = [v for _, v in ok.points]
+    assert values == sorted(values) and values[-1] > 0  # a counter that the exporter keeps incrementing
+
+
+@pytest.mark.parametrize("kind", ["query", "query_range"])
+def test_bad_promql_is_rejected_at_once_with_prometheus_error(stack: PromStack, kind: str) -> None:
+    client, session, delays = make_client(stack.url, retries=3)
+    end = math.floor(time.time())
+
+    with pytest.raises(QueryRejected, match=r"HTTP 400.*parse error.*unclosed left parenthesis"):
+        if kind == "query":
+            client.query("sum(up")
+        else:
+            client.query_range("sum(up", end - 5, end, STEP)
+
+    assert len(session.calls) == 1, "a rejected query must not be retried"
+    assert delays == []
+
+
+# ------------------------------------------------------------------ polling with a cursor, in real time
+
+
+def poll(cursor: RangeCursor, client: PrometheusClient, promql: str) -> tuple[float, float, list[Series]]:
+    """One poll as Agent.poll_query does it: window, fetch, advance only on success."""
+    window = cursor.window(time.time())
+    assert window is not None, "poll() called before a grid point was due"
+    start, end, skipped = window
+    assert skipped == 0
+    batch = client.query_range(promql, start, end, cursor.step)
+    cursor.advance(end)
+    return start, end, batch
+
+
+def wait_for_window(cursor: RangeCursor, points: int = 1, timeout: float = 10.0) -> None:
+    """Wait (with a deadline) until the cursor's next window holds at least `points` grid points."""
+
+    def due() -> bool:
+        w = cursor.window(time.time())
+        return w is not None and (w[1] - w[0]) / cursor.step + 1 >= points
+
+    wait_until(due, timeout, f"a window of {points} grid point(s)", interval=0.05)
+
+
+def test_consecutive_polls_are_contiguous_and_never_repeat(stack: PromStack) -> None:
+    client, session, _ = make_client(stack.url)
+    cursor = RangeCursor(step=STEP)
+    fetched: list[float] = []
+    windows: list[tuple[float, float]] = []
+
+    for points in (1, 1, 3, 1, 2):
+        wait_for_window(cursor, points)
+        calls_before = len(session.calls)
+        start, end, batch = poll(cursor, client, UP)
+        assert len(session.calls) - calls_before == 1, "one HTTP request per poll"
+        stamps = [t for t, _ in only_series(batch).points]
+        assert stamps == grid(start, end), f"window [{start}, {end}] came back incomplete: {stamps}"
+        assert not set(stamps) & set(fetched), "a poll fetched a sample an earlier poll already had"
+        fetched += stamps
+        windows.append((start, end))
+
+    assert fetched == grid(windows[0][0], windows[-1][1]), "gap or disorder between polls"
+    assert any(end - start >= 2 * STEP for start, end in windows), "no multi-point window was exercised"
+    assert all(t % STEP == 0 for t in fetched)
+
+
+def test_failed_poll_leaves_no_gap(stack: PromStack) -> None:
+    client, _, _ = make_client(stack.url)
+    cursor = RangeCursor(step=STEP)
+    _, first_end, _ = poll(cursor, client, UP)
+    resume_at = cursor.next_ts
+    assert resume_at == first_end + STEP
+
+    wait_for_window(cursor)
+    client.url = dead_url()
+    with pytest.raises(SourceUnavailable):
+        poll(cursor, client, UP)
+    assert cursor.next_ts == resume_at, "a failed poll must not move the cursor"
+
+    client.url = stack.url
+    wait_for_window(cursor, points=3)
+    start, end, batch = poll(cursor, client, UP)
+
+    assert start == resume_at, "the next successful poll starts where the last good one stopped"
+    assert [t for t, _ in only_series(batch).points] == grid(start, end)
+
+
+# ------------------------------------------------------------------ cursor arithmetic
+
+
+def test_first_window_is_the_latest_grid_point() -> None:
+    assert RangeCursor(step=15.0).window(now=1000.0) == (990.0, 990.0, 0.0)
+
+
+def test_no_window_before_the_next_grid_point() -> None:
+    cursor = RangeCursor(step=15.0)
+    cursor.advance(990.0)
+
+    assert cursor.window(now=994.0) is None
+    assert cursor.window(now=1004.999) is None
+    assert cursor.window(now=1005.0) == (1005.0, 1005.0, 0.0)
+    assert cursor.window(now=1049.0) == (1005.0, 1035.0, 0.0)
+
+
+def test_delay_holds_back_the_newest_grid_points() -> None:
+    cursor = RangeCursor(step=15.0, delay=30.0, next_ts=1005.0)
+
+    assert cursor.window(now=1034.9) is None
+    assert cursor.window(now=1035.0) == (1005.0, 1005.0, 0.0)
+
+
+def test_window_stays_put_until_advanced() -> None:
+    cursor = RangeCursor(step=10.0, next_ts=100.0)
+
+    assert cursor.window(now=125.0) == (100.0, 120.0, 0.0)
+    assert cursor.window(now=145.0) == (100.0, 140.0, 0.0)  # e.g. the poll in between failed
+    cursor.advance(140.0)
+    assert cursor.window(now=145.0) is None
+
+
+def test_backfill_beyond_max_backfill_is_skipped_and_reported() -> None:
+    cursor = RangeCursor(step=15.0, max_backfill=60.0, next_ts=1005.0)
+
+    start, end, skipped = cursor.window(now=2000.0) or pytest.fail("expected a window")
+
+    assert end == 1995.0
+    assert start == end - 60.0
+    assert skipped == start - 1005.0 == 930.0
+    assert start % 15.0 == 0, "the skip lands on the step grid"
+
+
+def test_backfill_is_also_capped_by_prometheus_point_limit() -> None:
+    cursor = RangeCursor(step=1.0, max_backfill=10 * 24 * 3600.0, next_ts=0.0)
+
+    start, end, skipped = cursor.window(now=50_000.0) or pytest.fail("expected a window")
+
+    assert (end - start) / cursor.step <= MAX_POINTS_PER_SERIES
+    assert skipped == start > 0
+
+
+# ------------------------------------------------------------------ retries, against a scripted fake
+
+
+VECTOR_UP = {
+    "status": "success",
+    "data": {
+        "resultType": "vector",
+        "result": [{"metric": {"__name__": "up", "job": "fake"}, "value": [1700000000.0, "1"]}],
+    },
+}
+
+
+def retry_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "integrations.prometheus" and r.levelno == logging.WARNING
+    ]
+
+
+def test_503_twice_then_success_backs_off_exponentially(
+    http_peer: StartPeer, caplog: pytest.LogCaptureFixture
+) -> None:
+    peer = http_peer([Reply(503), Reply(503), Reply.json(200, VECTOR_UP)])
+    client, _, delays = make_client(peer.url, retries=3, backoff=0.5)
+    caplog.set_level(logging.WARNING, logger="integrations.prometheus")
+
+    [series] = client.query("up")
+
+    assert series.labels == {"__name__": "up", "job": "fake"}
+    assert series.points == [(1700000000.0, 1.0)]
+    sent = peer.requests
+    assert len(sent) == 3
+    assert all(r.path == "/api/v1/query" and r.form() == {"query": "up"} for r in sent)
+    assert delays == [0.5, 1.0]
+    logged = retry_warnings(caplog)
+    assert len(logged) == 2
+    assert "attempt 1/4" in logged[0] and "HTTP 503" in logged[0]
+    assert "attempt 2/4" in logged[1] and "retrying in 1.0s" in logged[1]
+
+
+def test_persistent_500_gives_up_after_all_retries(http_peer: StartPeer) -> None:
+    peer = http_peer([Reply(500, b"oops")])
+    client, _, delays = make_client(peer.url, retries=2, backoff=0.25)
+
+    with pytest.raises(SourceUnavailable, match="after 3 attempts: HTTP 500"):
+        client.query_range("up", 0, 10, 5)
+
+    assert len(peer.requests) == 3
+    assert delays == [0.25, 0.5]
+
+
+def test_422_is_rejected_without_retry(http_peer: StartPeer) -> None:
+    body = {"status": "error", "errorType": "execution", "error": "many-to-many matching not allowed"}
+    peer = http_peer([Reply.json(422, body)])
+    client, _, delays = make_client(peer.url, retries=3)
+
+    with pytest.raises(QueryRejected, match=r"HTTP 422.*many-to-many matching not allowed"):
+        client.query("a / b")
+
+    assert len(peer.requests) == 1
+    assert delays == []
+
+
+def test_connection_refused_is_source_unavailable(caplog: pytest.LogCaptureFixture) -> None:
+    url = dead_url()
+    client, session, delays = make_client(url, retries=2, backoff=0.1)
+    caplog.set_level(logging.WARNING, logger="integrations.prometheus")
+
+    with pytest.raises(SourceUnavailable, match="after 3 attempts: ConnectionError: connection refused"):
+        client.query("up")
+
+    assert len(session.calls) == 3
+    assert delays == [0.1, 0.2]
+    assert len(retry_warnings(caplog)) == 2
+
+
+def test_server_slower_than_timeout_is_source_unavailable(http_peer: StartPeer) -> None:
+    peer = http_peer([Reply(200, hang=30.0)])
+    client, _, delays = make_client(peer.url, retries=1, backoff=0.1, timeout=0.3)
+    t0 = time.monotonic()
+
+    with pytest.raises(SourceUnavailable, match=r"after 2 attempts: .*Timeout"):
+        client.query("up")
+
+    assert time.monotonic() - t0 < 5.0, "the timeout did not bound the wait"
+    assert len(peer.requests) == 2
+    assert delays == [0.1]
