@@ -377,6 +377,7 @@ def test_detect_rejects_bad_csv_naming_file_and_line(
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: {src}:{line}: ")
     assert what in result.stderr
+    assert list((tmp_path / "out").iterdir()) == [], "a rejected file must leave no output behind"
 
 
 def test_detect_with_an_unknown_detector_lists_the_known_ones(tmp_path: Path) -> None:

@@ -325,6 +325,15 @@ def test_catalog_param_default_failing_its_pattern(cfg: ConfigDir) -> None:
     )
 
 
+@pytest.mark.parametrize("name", ["ansible_connection", "Url", "bad-name"])
+def test_catalog_param_names_cannot_become_ansible_settings(cfg: ConfigDir, name: str) -> None:
+    cfg.edit(cfg.catalog, "      unit:\n", f"      {name}:\n")
+    issue = only(cfg.issues())
+    assert issue.field == f"runbooks.restart_systemd_unit.params.{name}"
+    assert issue.line == line_of(cfg.catalog, f"      {name}:")
+    assert "ansible_" in issue.message
+
+
 def test_missing_playbook_file(cfg: ConfigDir) -> None:
     (cfg.root / "runbooks" / "recycle_workers.yml").unlink()
     issue = only(cfg.issues())
