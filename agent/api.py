@@ -33,6 +33,7 @@ def create_app(
     clock: Clock,
     readiness: Callable[[], dict[str, Any]],
     on_approved: Callable[[int], object] = lambda change_id: None,
+    on_acknowledge: Callable[[int, str, str], object] | None = None,
 ) -> FastAPI:
     app = FastAPI(title="aiops-agent", version="1", docs_url="/docs", redoc_url=None)
     tokens = [(t.token.get_secret_value().encode(), t.name, t.role) for t in api.tokens]
@@ -95,6 +96,16 @@ def create_app(
     @app.get("/api/v1/incidents/{incident_id}")
     def get_incident(incident_id: int, _: Read) -> dict[str, Any]:
         return views.incident_detail(store, incident_id)
+
+    @app.post("/api/v1/incidents/{incident_id}/acknowledge")
+    def acknowledge(
+        incident_id: int, actor: Annotated[str, Depends(require("operator"))], body: Decision | None = None
+    ) -> dict[str, Any]:
+        if on_acknowledge is None:
+            raise HTTPException(503, "acknowledging needs the running agent")
+        note = body.note if body and body.note else "acknowledged"
+        on_acknowledge(incident_id, f"api:{actor}", note)
+        return views.incident_summary(store.incidents.get(incident_id))
 
     @app.get("/api/v1/changes")
     def list_changes(

@@ -116,6 +116,7 @@ class AgentApp:
             self.clock,
             self.readiness,
             on_approved=self.agent.remediator.submit,
+            on_acknowledge=self.agent.acknowledge,
         )
         config = uvicorn.Config(
             app, host=host.strip("[]"), port=int(port), log_level="warning", access_log=False

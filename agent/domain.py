@@ -136,8 +136,10 @@ class Signal:
             object.__setattr__(self, "fingerprint", fingerprint(self.name, self.labels))
 
     def describe(self) -> str:
-        exp = f" expected {self.expected:.4g}" if self.expected is not None else ""
-        return f"{self.name} value {self.value:.4g}{exp} score {self.score:.2f} ({self.detector})"
+        """One line of evidence; for a static threshold the reference value is the limit, not a forecast."""
+        word = "limit" if self.detector == "static" else "expected"
+        ref = f" {word} {self.expected:.4g}" if self.expected is not None else ""
+        return f"{self.name} value {self.value:.4g}{ref} score {self.score:.2f} ({self.detector})"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from agent.config.models import QueryConfig
 from agent.correlation import Correlator, Outcome
 from agent.detection import DetectionStage
 from agent.domain import Actor, ChangeStatus, IncidentStatus, TimelineEntry
+from agent.errors import NotFound
 from agent.health import SourceHealth
 from agent.incidents import IncidentState
 from agent.metrics import AgentMetrics
@@ -189,12 +190,20 @@ class Agent:
             self.correlator.remediation_failed(change.incident_id, at, reason)
             self._commit(at)
 
-    def acknowledge(self, incident_id: int, actor: str, reason: str) -> IncidentState | None:
+    def acknowledge(self, incident_id: int, actor: str, reason: str) -> IncidentState:
+        """A human takes the incident (stops the acknowledge SLA clock); raises NotFound or InvalidTransition."""
         with self.lock:
             now = self.clock.now()
             inc = self.correlator.acknowledge(incident_id, now, actor, reason)
+            if inc is None:
+                raise NotFound(
+                    f"incident {incident_id} is not active (only active incidents can be acknowledged)"
+                )
             self._commit(now)
-            return inc
+        self.store.audit.record(
+            now, actor, "incident.acknowledge", f"incident:{incident_id}", {"note": reason}
+        )
+        return inc
 
     # ------------------------------------------------------------------ persistence and decisions
 
@@ -209,6 +218,8 @@ class Agent:
         for inc in out.touched.values():
             if inc.status is IncidentStatus.RESOLVED:
                 self._withdraw_pending(inc, now)
+                for key in [k for k in self._skip_notes if k[0] == inc.id]:
+                    del self._skip_notes[key]
             elif inc.status in (IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED):
                 self._consider_rules(inc, now)
 

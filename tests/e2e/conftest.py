@@ -36,6 +36,7 @@ def write_config(
     catalog: Path | None = None,
     notifications: list[dict[str, Any]] | None = None,
     api_listen: str | None = None,
+    tokens: list[dict[str, str]] | None = None,
     shutdown_grace: str = "2s",
 ) -> Path:
     """An agent.yaml + rules.yaml that react to the demo service's error ratio with a static threshold
@@ -63,7 +64,11 @@ def write_config(
         "correlation": {"window": "1m", "quiet_period": "10s", "reopen_window": "2m", "settle_period": "10s"},
         "remediation": {"verify_interval": "1s", "shutdown_grace": shutdown_grace},
         "housekeeping_interval": "500ms",
-        "api": {"enabled": api_listen is not None, "listen": api_listen or "127.0.0.1:0"},
+        "api": {
+            "enabled": api_listen is not None,
+            "listen": api_listen or "127.0.0.1:0",
+            "tokens": tokens or [],
+        },
         "notifications": notifications or [],
         "services_file": str(ROOT / "config" / "services.yaml"),
         "rules_file": "rules.yaml",

@@ -193,10 +193,16 @@ def test_failed_verification_rolls_back_and_escalates_to_the_webhook(
 
 
 def test_dry_run_records_the_plan_and_executes_nothing(private_stack: PromStack, tmp_path: Path) -> None:
-    app = AgentApp(
-        load_config(write_config(tmp_path / "cfg", private_stack.url, dry_run=True)),
-        registry=CollectorRegistry(),
+    port = free_port()
+    token = "oncall-token-0123456789"
+    config = write_config(
+        tmp_path / "cfg",
+        private_stack.url,
+        dry_run=True,
+        api_listen=f"127.0.0.1:{port}",
+        tokens=[{"name": "oncall", "role": "operator", "token": token}],
     )
+    app = AgentApp(load_config(config), registry=CollectorRegistry())
     app.start()
     try:
         private_stack.exporter.service.set_fault(True)
@@ -212,5 +218,23 @@ def test_dry_run_records_the_plan_and_executes_nothing(private_stack: PromStack,
         assert len(app.store.changes.list()) == 1, "the cooldown must stop a dry-run plan from repeating"
         assert private_stack.exporter.service.fault is True
         assert app.store.incidents.get(change.incident_id).status == IncidentStatus.OPEN
+
+        # The on-call engineer takes it over through the API.
+        url = f"http://127.0.0.1:{port}/api/v1/incidents/{change.incident_id}/acknowledge"
+        auth = {"Authorization": f"Bearer {token}"}
+        assert requests.post(url, timeout=5).status_code == 401
+        answer = requests.post(url, json={"note": "looking at it"}, headers=auth, timeout=5)
+        assert answer.status_code == 200 and answer.json()["status"] == "acknowledged"
+        assert requests.post(url, headers=auth, timeout=5).status_code == 409
+        missing = url.replace(f"/{change.incident_id}/", "/999/")
+        assert requests.post(missing, headers=auth, timeout=5).status_code == 404
+        (ack,) = [e for e in app.store.incidents.timeline(change.incident_id) if e.kind == "acknowledged"]
+        assert (ack.actor, ack.reason) == ("api:oncall", "looking at it")
+        # New signals keep joining the acknowledged incident rather than opening another.
+        polls = app.metrics.polls.labels(source="prometheus:demo_error_ratio")
+        seen = polls._value.get()
+        wait_until(lambda: polls._value.get() >= seen + 3, 10, "more polls")
+        (incident,) = app.store.incidents.list()
+        assert incident.status == IncidentStatus.ACKNOWLEDGED and incident.acknowledged_at is not None
     finally:
         app.stop()

@@ -3,10 +3,13 @@ Either way nothing is lost, nothing is left half-recorded, and nothing runs twic
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -71,46 +74,60 @@ def hang_config(private_stack: PromStack, tmp_path: Path, hanging_catalog: Path)
     )
 
 
-def test_sigterm_cancels_a_hung_runbook_and_records_it(
-    private_stack: PromStack, hang_config: Path, tmp_path: Path
-) -> None:
+@dataclass
+class Stuck:
+    """An `aiops run` subprocess whose remediation is hanging inside a playbook."""
+
+    store: Store
+    proc: subprocess.Popen[bytes]
+    run: RunbookRun
+
+    def crash(self) -> None:
+        _kill_tree(self.proc)
+
+
+def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
+    """The whole container dies: the agent and every process under it (Ansible workers leave its
+    process group with setsid, so the tree is killed, not the group)."""
+    for pid in [proc.pid, *descendants(proc.pid)]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait(10)
+
+
+@pytest.fixture
+def stuck(private_stack: PromStack, hang_config: Path, tmp_path: Path) -> Iterator[Stuck]:
     store = Store.open(load_config(hang_config).agent.store.url)
     proc = _start(hang_config, tmp_path / "agent.log")
     try:
         private_stack.exporter.service.set_fault(True)
         run = eventually(store, _running_run, 40, "the hung runbook to be running")
         wait_until(_hung_processes, 15, "the playbook's command to be running")
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0, (tmp_path / "agent.log").read_text()
+        yield Stuck(store, proc, run)
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+            _kill_tree(proc)
+
+
+def test_sigterm_cancels_a_hung_runbook_and_records_it(stuck: Stuck, tmp_path: Path) -> None:
+    stuck.proc.send_signal(signal.SIGTERM)
+    assert stuck.proc.wait(30) == 0, (tmp_path / "agent.log").read_text()
+    store = stuck.store
     (change,) = store.changes.list()
     assert change.status == ChangeStatus.FAILED and "cancelled" in change.outcome
-    assert store.runs.for_change(change.id)[0].status == "canceled"
-    assert store.runs.for_change(change.id)[0].id == run.id
+    (run,) = store.runs.for_change(change.number)
+    assert run.status == "canceled" and run.id == stuck.run.id
     assert store.changes.with_status(ChangeStatus.RUNNING, ChangeStatus.VERIFYING) == []
     incident = store.incidents.get(change.incident_id)
     assert incident.escalated and incident.status == IncidentStatus.OPEN
     wait_until(lambda: not _hung_processes(), 10, "the cancelled playbook's processes to exit")
-    log = (tmp_path / "agent.log").read_text()
-    assert "aiops agent stopped" in log
+    assert "aiops agent stopped" in (tmp_path / "agent.log").read_text()
 
 
 def test_crash_mid_remediation_is_escalated_on_restart_and_never_rerun(
-    private_stack: PromStack, hang_config: Path, tmp_path: Path
+    stuck: Stuck, hang_config: Path
 ) -> None:
-    store = Store.open(load_config(hang_config).agent.store.url)
-    proc = _start(hang_config, tmp_path / "agent.log")
-    try:
-        private_stack.exporter.service.set_fault(True)
-        eventually(store, _running_run, 40, "the hung runbook to be running")
-    finally:
-        # The whole container dies: the agent and every process under it (Ansible workers leave its
-        # process group with setsid, so kill the tree).
-        for pid in [proc.pid, *descendants(proc.pid)]:
-            os.kill(pid, signal.SIGKILL)
-        proc.wait(10)
+    stuck.crash()
     wait_until(lambda: not _hung_processes(), 10, "the killed playbook to be gone")
 
     app = AgentApp(load_config(hang_config), registry=CollectorRegistry())
