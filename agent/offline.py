@@ -1,14 +1,16 @@
-"""Offline scoring: stream a CSV of `timestamp,value` through the same detector code the live agent runs."""
+"""Offline scoring: stream CSVs of `timestamp,value` through the same detector code the live agent runs."""
 
 from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from detectors import Detector
+import numpy as np
+
+import detectors
 
 
 class CsvFormatError(ValueError):
@@ -25,47 +27,84 @@ def parse_ts(text: str) -> float:
     return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
 
 
-def detect_file(src: Path, dst: Path, make_detector: Callable[[], Detector]) -> int:
-    """Score every row of `src` in order and write `timestamp,value,anomaly_score` to `dst`; returns rows.
+@dataclass
+class Stream:
+    """One input file: its rows as written, and their parsed times and values."""
 
-    Each score uses only the rows before and at it: the detector is fed one point at a time and never
-    sees the file's length. Rows must be in time order (the live agent never sees time go backwards).
-    """
-    partial = dst.with_name(dst.name + ".partial")
-    try:
-        rows = _score(src, partial, make_detector())
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    partial.replace(dst)
-    return rows
+    path: Path
+    rows: list[tuple[str, str]]
+    ts: np.ndarray
+    values: np.ndarray
 
 
-def _score(src: Path, dst: Path, detector: Detector) -> int:
-    """Write the scored copy; a file that fails half-way is removed by the caller, never left looking done."""
-    rows = 0
-    last = -math.inf
-    with src.open(newline="", encoding="utf-8") as fin, dst.open("w", newline="", encoding="utf-8") as fout:
-        reader = csv.reader(fin)
+def read_stream(path: Path) -> Stream:
+    """Parse and check a `timestamp,value` CSV; errors name the file and line. Rows must be in time order
+    (the live agent never sees time go backwards); an empty value is a missing point."""
+    rows: list[tuple[str, str]] = []
+    ts: list[float] = []
+    values: list[float] = []
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
         header = next(reader, None)
         if header is None or [h.strip().lower() for h in header[:2]] != ["timestamp", "value"]:
-            raise CsvFormatError(f"{src}:1: first line must be the header `timestamp,value`")
-        writer = csv.writer(fout, lineterminator="\n")
-        writer.writerow(["timestamp", "value", "anomaly_score"])
+            raise CsvFormatError(f"{path}:1: first line must be the header `timestamp,value`")
         for lineno, row in enumerate(reader, start=2):
             if not row:
                 continue
             if len(row) < 2:
-                raise CsvFormatError(f"{src}:{lineno}: expected `timestamp,value`, got {','.join(row)!r}")
+                raise CsvFormatError(f"{path}:{lineno}: expected `timestamp,value`, got {','.join(row)!r}")
             try:
-                ts = parse_ts(row[0])
-                value = float(row[1]) if row[1].strip() else math.nan
+                t = parse_ts(row[0])
+                v = float(row[1]) if row[1].strip() else math.nan
             except ValueError as e:
-                raise CsvFormatError(f"{src}:{lineno}: {e}") from None
-            if ts < last:
-                raise CsvFormatError(f"{src}:{lineno}: timestamp goes backwards ({row[0]})")
-            last = ts
-            score = detector.update(ts, value)
-            writer.writerow([row[0], row[1], f"{score:.6f}"])
-            rows += 1
-    return rows
+                raise CsvFormatError(f"{path}:{lineno}: {e}") from None
+            if ts and t < ts[-1]:
+                raise CsvFormatError(f"{path}:{lineno}: timestamp goes backwards ({row[0]})")
+            rows.append((row[0], row[1]))
+            ts.append(t)
+            values.append(v)
+    return Stream(path, rows, np.array(ts, dtype=np.float64), np.array(values, dtype=np.float64))
+
+
+def score_streams(streams: list[Stream], kind: str, params: dict[str, object]) -> list[np.ndarray]:
+    """Score every stream point by point, all streams in lockstep through one bank (one slot each).
+
+    Slots never share state, so each score uses only its own stream's points before and at it; the
+    bank never sees a stream's length ahead of time (exhausted streams are simply missing).
+    """
+    bank = detectors.build_bank(kind, params, n=len(streams))
+    length = max((len(s.values) for s in streams), default=0)
+    ts = np.full((length, len(streams)), np.nan)
+    values = np.full((length, len(streams)), np.nan)
+    for j, s in enumerate(streams):
+        ts[: len(s.ts), j] = s.ts
+        values[: len(s.values), j] = s.values
+    scores = np.zeros((length, len(streams)))
+    for i in range(length):
+        scores[i] = bank.update(ts[i], values[i])
+    return [scores[: len(s.values), j] for j, s in enumerate(streams)]
+
+
+def write_scored(stream: Stream, scores: np.ndarray, dst: Path) -> None:
+    """Write `timestamp,value,anomaly_score`; through a .partial file, so a failure leaves nothing that
+    looks finished."""
+    partial = dst.with_name(dst.name + ".partial")
+    try:
+        with partial.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(["timestamp", "value", "anomaly_score"])
+            for (t, v), s in zip(stream.rows, scores, strict=True):
+                writer.writerow([t, v, f"{s:.6f}"])
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(dst)
+
+
+def detect_files(sources: list[Path], out_dir: Path, kind: str, params: dict[str, object]) -> int:
+    """Read every file first (a bad file fails before anything is written), score, write OUT/<name>."""
+    streams = [read_stream(p) for p in sources]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stream, scores in zip(streams, score_streams(streams, kind, params), strict=True):
+        write_scored(stream, scores, out_dir / stream.path.name)
+    return sum(len(s.rows) for s in streams)

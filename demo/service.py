@@ -50,7 +50,7 @@ class DemoService:
                 seconds = self.rng.uniform(1.2, 2.0)
                 code = "500" if self.rng.random() < 0.3 else "200"
             else:
-                seconds = max(0.005, self.rng.gauss(0.06, 0.012))
+                seconds = max(0.005, self.rng.gauss(0.06, 0.008))
                 code = "500" if self.rng.random() < 0.001 else "200"
             self.latency.observe(seconds)
             self.requests.labels(code=code).inc()

@@ -1,21 +1,28 @@
-"""Streaming anomaly detectors: numbers in, scores in [0, 1] out. Nothing here knows about incidents."""
+"""Streaming anomaly detectors: numbers in, scores in [0, 1] out. Nothing here knows about incidents.
+
+Every kind has the per-series interface (`build`); every kind can also score many series at once
+(`build_bank`): the bank kinds natively with state in arrays, the others through a loop.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from detectors.bank import DetectorBank
+from detectors.banked import BankDetector, Ensemble, Level, Novelty, Seasonal, SeriesLoop, Shift
 from detectors.base import Detector
 from detectors.gaussian import RiverGaussian
 from detectors.hst import HalfSpaceTrees
 from detectors.robust import RobustZScore
 
 REGISTRY: dict[str, type[Detector]] = {
-    RobustZScore.name: RobustZScore,
-    RiverGaussian.name: RiverGaussian,
-    HalfSpaceTrees.name: HalfSpaceTrees,
+    cls.name: cls
+    for cls in (Ensemble, Level, Seasonal, Novelty, Shift, RobustZScore, RiverGaussian, HalfSpaceTrees)
 }
 
-DEFAULT_KIND = RobustZScore.name
+DEFAULT_KIND = Ensemble.name
+
+Bank = DetectorBank | SeriesLoop
 
 
 def build(kind: str, params: dict[str, Any] | None = None) -> Detector:
@@ -30,4 +37,13 @@ def build(kind: str, params: dict[str, Any] | None = None) -> Detector:
         raise ValueError(f"bad parameters for detector {kind!r}: {e}") from None
 
 
-__all__ = ["DEFAULT_KIND", "REGISTRY", "Detector", "build"]
+def build_bank(kind: str, params: dict[str, Any] | None = None, n: int = 0) -> Bank:
+    """Many series of one kind at once: a native bank where the kind has one, else a loop of detectors."""
+    build(kind, params)  # validates kind and parameters with the same messages
+    cls = REGISTRY[kind]
+    if issubclass(cls, BankDetector):
+        return DetectorBank(n, members=cls.members, **(params or {}))
+    return SeriesLoop(lambda: build(kind, params), n)
+
+
+__all__ = ["DEFAULT_KIND", "REGISTRY", "Bank", "Detector", "DetectorBank", "build", "build_bank"]

@@ -16,6 +16,8 @@ class Detector:
 
     name: ClassVar[str]
     test_params: ClassVar[dict[str, Any]] = {}
+    plants: ClassVar[str] = "spike"
+    """The anomaly the conformance suite plants to check judgement: "spike" or "shift" (a level change)."""
     """Small, fast parameters for the conformance suite (tests/detectors/test_conformance.py)."""
 
     def __init__(self, **params: Any):

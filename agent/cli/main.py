@@ -15,7 +15,7 @@ from agent.cli.common import DEFAULT_CONFIG, ConfigOpt, fail, load, setup_loggin
 from agent.cli.records import changes, incidents, problems
 from agent.config import load_config
 from agent.errors import AiopsError, ConfigError
-from agent.offline import CsvFormatError, detect_file
+from agent.offline import CsvFormatError, detect_files
 
 app = typer.Typer(
     name="aiops",
@@ -84,18 +84,21 @@ def detect(
     else:
         known = sorted(set(profiles) | set(detectors.REGISTRY))
         fail(f"unknown detector {name!r} (profiles and kinds: {', '.join(known)})")
-    out.mkdir(parents=True, exist_ok=True)
+    names = [f.name for f in files]
+    if len(set(names)) != len(names):
+        fail("two input files share a name; their outputs would overwrite each other in --out")
     started = time.perf_counter()
-    total = 0
-    for i, src in enumerate(files, start=1):
-        try:
-            rows = detect_file(src, out / src.name, lambda: detectors.build(kind, params))
-        except CsvFormatError as e:
-            fail(str(e))
-        total += rows
-        typer.echo(f"[{i}/{len(files)}] {src.name}: {rows} points", err=True)
+    typer.echo(f"scoring {len(files)} file(s) with {kind} ...", err=True)
+    try:
+        total = detect_files(list(files), out, kind, params)
+    except CsvFormatError as e:
+        fail(str(e))
     took = time.perf_counter() - started
-    typer.echo(f"scored {total} points in {len(files)} files with {kind} in {took:.1f}s -> {out}", err=True)
+    rate = total / took if took > 0 else float("inf")
+    typer.echo(
+        f"scored {total} points in {len(files)} file(s) with {kind} in {took:.1f}s ({rate:,.0f}/s) -> {out}",
+        err=True,
+    )
 
 
 @app.command()

@@ -214,7 +214,7 @@ class AgentConfig(Model):
     store: StoreConfig = StoreConfig()
     prometheus: PrometheusConfig = PrometheusConfig()
     queries: list[QueryConfig] = []
-    detectors: dict[str, DetectorProfile] = {"default": DetectorProfile(kind="robust")}
+    detectors: dict[str, DetectorProfile] = {"default": DetectorProfile(kind="ensemble")}
     detection: DetectionConfig = DetectionConfig()
     correlation: CorrelationConfig = CorrelationConfig()
     priority: PriorityConfig = PriorityConfig()

@@ -125,7 +125,7 @@ def test_unknown_key_names_file_line_field_and_a_fix(cfg: ConfigDir) -> None:
     [
         ("rules", "cooldown: 15m", "cooldwn: 15m", "rules[0].guards.cooldwn", "cooldown"),
         ("agent", "    promql: up", "    promq: up", "queries[2].promq", "promql"),
-        ("agent", "{kind: robust, params", "{knd: robust, params", "detectors.default.knd", "kind"),
+        ("agent", "default: {kind: ensemble}", "default: {knd: ensemble}", "detectors.default.knd", "kind"),
         ("catalog", "    risk: medium", "    riks: medium", "runbooks.restart_systemd_unit.riks", "risk"),
     ],
 )
@@ -353,7 +353,7 @@ def test_unknown_detector_profile(cfg: ConfigDir) -> None:
     cfg.edit(cfg.agent, "    promql: up\n    detector: null", "    promql: up\n    detector: fancy")
     issue = only(cfg.issues())
     assert (issue.field, issue.line) == ("queries[2].detector", line_of(cfg.agent, "detector: fancy"))
-    assert "no detector profile 'fancy' (defined: default, smooth)" in issue.message
+    assert "no detector profile 'fancy' (defined: default, robust)" in issue.message
 
 
 def test_query_without_detector_or_thresholds(cfg: ConfigDir) -> None:
@@ -369,12 +369,14 @@ def test_query_without_detector_or_thresholds(cfg: ConfigDir) -> None:
         ("{kind: robust, params: {window: 240, warmp: 20}}", "bad parameters for detector 'robust'"),
         ("{kind: robust, params: {window: 3, warmup: 3}}", "window >= 5"),
         ("{kind: robustt}", "unknown detector kind 'robustt'"),
+        ("{kind: ensemble, params: {members: [level]}}", "bad parameters for detector 'ensemble'"),
+        ("{kind: ensemble, params: {novelty: {window: 15}}}", "window must be a multiple of dims"),
     ],
 )
 def test_detector_profile_is_built_to_check_it(cfg: ConfigDir, profile: str, message: str) -> None:
     cfg.edit(cfg.agent, "{kind: robust, params: {window: 240, warmup: 20}}", profile)
     issue = only(cfg.issues())
-    assert (issue.field, issue.line) == ("detectors.default", line_of(cfg.agent, "  default: {kind:"))
+    assert (issue.field, issue.line) == ("detectors.robust", line_of(cfg.agent, "  robust: {kind:"))
     assert message in issue.message
 
 

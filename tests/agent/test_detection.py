@@ -226,6 +226,29 @@ def test_detector_episode() -> None:
     assert [c.at for c in out.clears] == [when(43)]
 
 
+def test_ensemble_episode_lasts_as_long_as_the_fault() -> None:
+    """The default detector damps repeats of one event and its calibrated scores fade while a fault
+    persists, but the series stays anomalous (and keeps signalling) until the value is back near its
+    level; then exactly one clear."""
+    profiles = {"default": DetectorProfile(kind="ensemble", params={"calibration": {"min_count": 30}})}
+    st = DetectionStage(profiles, 0.8, SERVICES)
+    fault = [5.0 + 0.1 * (i % 3) for i in range(40)]
+    out = st.process(query(), [series([*noise(200), *fault, *noise(10, seed=3)])])
+    assert [s.at for s in out.onsets] == [when(200)]
+    assert [s.at for s in out.signals] == [when(i) for i in range(200, 240)]
+    assert [c.at for c in out.clears] == [when(240)]
+    assert out.onsets[0].detector == "ensemble" and out.onsets[0].expected == pytest.approx(0.2, abs=0.05)
+
+
+def test_many_series_of_one_query_share_one_bank() -> None:
+    st = DetectionStage({"default": DetectorProfile(kind="ensemble")}, 0.8, SERVICES)
+    batch = [series(noise(5, seed=i), labels={"job": "demo", "instance": f"i{i}"}) for i in range(50)]
+    out = st.process(query(), batch)
+    assert out.samples == 250
+    bank = st._queries["latency"].bank
+    assert bank is not None and bank.size >= 50 and st.counts() == (0, 50)
+
+
 # ---------------------------------------------------------------- services
 
 

@@ -1,0 +1,132 @@
+"""The combination layer: members on one calibrated scale, combined, damped, mapped into [0, 1].
+
+A bank scores many series at once (one slot per series, one numpy step per tick). Each member turns
+points into a surprise; a per-member `TailCalibrator` turns surprises into rarity (-log10 of how often
+this series saw one as large); the rarest member, plus a quarter of the runner-up (agreement between
+members is evidence), gives the combined rarity; `AlarmDamping` reports each event once; and
+e / (e + scale), with e the rarity in excess of `floor`, maps it into [0, 1]. Ordinary points (the
+rarest of five members is typically about one in ten to thirty) score 0; 0.8 is a combined rarity of
+3.5, about one point in three thousand: the agent's default alert threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from detectors.damping import AlarmDamping
+from detectors.level import EWLevel, LogLevel
+from detectors.novelty import ShapeNovelty
+from detectors.seasonal import DailyProfile
+from detectors.shift import MeanShift
+from detectors.slots import Field, Slots
+from detectors.tail import TailCalibrator
+
+MEMBERS = ("level", "loglevel", "seasonal", "novelty", "shift")
+DEFAULT_FLOOR = 1.5  # combined rarity of ordinary points
+DEFAULT_SCALE = 0.5  # with the floor, rarity 3.5 (one point in ~3000) maps to 0.8
+
+
+class DetectorBank(Slots):
+    """Scores `n` series in lockstep; `update(ts, values)` takes one point per series (NaN = no point).
+
+    >>> import numpy as np
+    >>> bank = DetectorBank(2, calibration={"min_count": 20})
+    >>> rng = np.random.default_rng(0)
+    >>> for t in range(300):
+    ...     s = bank.update(np.full(2, 60.0 * t), rng.normal(10, 1, 2))
+    >>> s = bank.update(np.full(2, 18000.0), np.array([10.5, 40.0]))
+    >>> bool(s[0] < 0.5), bool(s[1] > 0.8)
+    (True, True)
+    """
+
+    expected: np.ndarray
+    unsuppressed: np.ndarray
+    deviation: np.ndarray  # |z| from the robust level: how far from normal the last point was
+
+    def __init__(
+        self,
+        n: int = 0,
+        members: Sequence[str] = MEMBERS,
+        second_weight: float = 0.25,
+        damping: int = 400,
+        floor: float = DEFAULT_FLOOR,
+        scale: float = DEFAULT_SCALE,
+        level: dict[str, Any] | None = None,
+        seasonal: dict[str, Any] | None = None,
+        novelty: dict[str, Any] | None = None,
+        shift: dict[str, Any] | None = None,
+        calibration: dict[str, Any] | None = None,
+    ):
+        unknown = set(members) - set(MEMBERS)
+        if unknown or not members:
+            raise ValueError(f"members must be a non-empty subset of {', '.join(MEMBERS)}")
+        self.members = tuple(members)
+        self.second_weight, self.floor, self.scale = second_weight, floor, scale
+        self.level = EWLevel(n, **(level or {}))
+        self.loglevel = LogLevel(n, **(level or {})) if "loglevel" in members else None
+        self.seasonal = DailyProfile(n, **(seasonal or {})) if "seasonal" in members else None
+        self.novelty = ShapeNovelty(n, **(novelty or {})) if "novelty" in members else None
+        self.shift = MeanShift(n, **(shift or {})) if "shift" in members else None
+        self.calibrators = {m: TailCalibrator(n, **(calibration or {})) for m in self.members}
+        self.damping = AlarmDamping(n, horizon=damping)
+        self.allocate(n)
+
+    def fields(self) -> list[Field]:
+        return [Field("expected", init=np.nan), Field("unsuppressed"), Field("deviation")]
+
+    def children(self) -> list[Slots]:
+        parts: list[Slots | None] = [
+            self.level,
+            self.loglevel,
+            self.seasonal,
+            self.novelty,
+            self.shift,
+            self.damping,
+        ]
+        return [p for p in parts if p is not None] + list(self.calibrators.values())
+
+    @property
+    def size(self) -> int:
+        return int(self.expected.shape[0])
+
+    @property
+    def warmup(self) -> int:
+        return max(c.warmup for c in self.calibrators.values())
+
+    def warm(self) -> np.ndarray:
+        return np.logical_and.reduce([c.ready() for c in self.calibrators.values()])
+
+    def update(self, ts: np.ndarray, values: np.ndarray) -> np.ndarray:
+        ok = np.isfinite(values)
+        x = np.where(ok, values, 0.0)
+        ts = np.asarray(ts, dtype=np.float64)
+        before = self.level.m.copy()
+        self.expected = np.where(ok, before, self.expected)
+        surprise: dict[str, np.ndarray] = {"level": self.level.step(x, ok)}
+        if self.loglevel is not None:
+            surprise["loglevel"] = self.loglevel.step(x, ok, self.level.m)
+        if self.seasonal is not None:
+            surprise["seasonal"] = self.seasonal.step(ts, x, ok, before, 0.1 * self.level.scale())
+        if self.novelty is not None:
+            surprise["novelty"] = self.novelty.step(x, ok)
+        if self.shift is not None:
+            surprise["shift"] = self.shift.step(self.level.z, ok & (self.level.cnt >= self.level.warm))
+        rarity = np.stack([self.calibrators[m].step(surprise[m], ok) for m in self.members])
+        if self.seasonal is not None:
+            rarity[self.members.index("seasonal")] *= self.seasonal.speaks
+        if len(self.members) > 1:
+            top2 = -np.partition(-rarity, 1, axis=0)[:2]
+            combined = top2[0] + self.second_weight * top2[1]
+        else:
+            combined = rarity[0]
+        damped = self.damping.step(combined, ok)
+        self.unsuppressed = np.where(ok, self._unit(combined), self.unsuppressed)
+        self.deviation = np.where(ok, np.abs(self.level.z), self.deviation)
+        return np.where(ok, self._unit(damped), 0.0)
+
+    def _unit(self, rarity: np.ndarray) -> np.ndarray:
+        excess = np.maximum(rarity - self.floor, 0.0)
+        return excess / (excess + self.scale)

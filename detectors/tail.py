@@ -1,0 +1,98 @@
+"""Calibration: turn any member's surprise into how rare it is for this series, on one scale for all.
+
+Each series keeps a decayed histogram (log-spaced bins) of a member's surprises. A new surprise scores
+-log10 of the share of recent surprises at least as large, so "as rare as one point in a thousand"
+means the same for a noisy tweet count and a flat CPU gauge. Beyond the largest recent surprise the
+tail is extended exponentially, so a record that dwarfs the previous one still outranks a near-record.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detectors.slots import Field, Slots
+
+_LN10 = float(np.log(10.0))
+
+
+class TailCalibrator(Slots):
+    """One member's surprises for every series: a decayed histogram per series, and the record."""
+
+    above: np.ndarray
+    total: np.ndarray
+    weight: np.ndarray
+    record: np.ndarray
+
+    def __init__(
+        self,
+        n: int,
+        horizon: int = 3000,
+        bins: int = 64,
+        smallest: float = 0.05,
+        growth: float = 1.2,
+        min_count: int = 100,
+        record_gain: float = 3.0,
+    ):
+        self.edges = smallest * growth ** np.arange(bins)
+        self._columns = np.arange(bins + 1)
+        self.bins, self.decay, self.min_count, self.record_gain = (
+            bins,
+            1.0 - 1.0 / horizon,
+            min_count,
+            record_gain,
+        )
+        self.allocate(n)
+
+    def fields(self) -> list[Field]:
+        # Weights grow by 1/decay per point instead of decaying the whole histogram each tick; the
+        # histogram is kept cumulative from the top (`above[j]`: weight in bins j and up), so the tail
+        # share of a new surprise is one lookup.
+        return [
+            Field("above", (self.bins + 1,), np.float32),
+            Field("total"),
+            Field("weight", init=1.0),
+            Field("record"),
+        ]
+
+    def step(self, u: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        rows = np.arange(len(u))
+        b = np.searchsorted(self.edges, u, side="right")
+        at_bin = self.above[rows, b].astype(np.float64)
+        higher = np.where(b < self.bins, self.above[rows, np.minimum(b + 1, self.bins)], 0.0)
+        at_least = 0.5 * (at_bin + higher) + self.weight
+        p = at_least / (self.total + self.weight)
+        score = -np.log10(np.clip(p, 1e-300, 1.0))
+        beyond = (u > self.record) & (self.record > 0)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            gain = np.minimum(u / np.where(beyond, self.record, 1.0) - 1.0, 1e6)
+        score += np.where(beyond, gain * self.record_gain / _LN10, 0.0)
+        score = np.where(ok & self.ready(), score, 0.0)
+        w = self.weight
+        into = self._columns[None, :] <= np.where(ok, b, -1)[:, None]
+        self.above += into * w.astype(np.float32)[:, None]
+        self.total = np.where(ok, self.total + w, self.total)
+        self.record = np.where(ok, np.maximum(self.record * self.decay**0.1, u), self.record)
+        self.weight = np.where(ok, w / self.decay, w)
+        self._rescale()
+        return score
+
+    def ready(self) -> np.ndarray:
+        """Scores start once the decayed count of surprises seen reaches `min_count`."""
+        return self.total >= self.min_count * self.weight
+
+    @property
+    def warmup(self) -> int:
+        """Points until `ready` (the same decayed count, computed ahead)."""
+        n, decayed = 0, 0.0
+        while decayed < self.min_count:
+            decayed = (decayed + 1.0) * self.decay
+            n += 1
+        return n
+
+    def _rescale(self) -> None:
+        big = self.weight > 1e6  # float32 histograms keep their precision below this
+        if big.any():
+            f = 1.0 / self.weight[big]
+            self.above[big] *= f[:, None].astype(np.float32)
+            self.total[big] *= f
+            self.weight[big] = 1.0

@@ -1,0 +1,154 @@
+"""The array-at-a-time bank and its parts: independence of slots, calibration, damping, gating."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import detectors
+from detectors.bank import DetectorBank
+from detectors.damping import AlarmDamping
+from detectors.novelty import ShapeNovelty
+from detectors.seasonal import DailyProfile
+from detectors.tail import TailCalibrator
+
+SMALL = {"calibration": {"min_count": 30, "horizon": 300}, "level": {"warm": 10}, "novelty": {"warm": 30}}
+
+
+def streams(n: int, length: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    t = 1_700_000_000 + 300.0 * np.arange(length)
+    x = (
+        50
+        + 10 * np.sin(2 * np.pi * t[:, None] / 86400 + rng.uniform(0, 6, n))
+        + rng.normal(0, 1, (length, n))
+    )
+    x[rng.random((length, n)) < 0.05] = np.nan  # missing points
+    x[length // 2, 0] += 80  # a spike in series 0
+    return t, x
+
+
+def run(bank: DetectorBank, t: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return np.array([bank.update(np.full(x.shape[1], ti), xi) for ti, xi in zip(t, x, strict=True)])
+
+
+def test_slots_never_share_state() -> None:
+    """Scoring series together gives each exactly the scores it gets alone: no look-across."""
+    t, x = streams(4, 600)
+    together = run(DetectorBank(4, **SMALL), t, x)
+    for j in range(4):
+        alone = run(DetectorBank(1, **SMALL), t, x[:, j : j + 1])
+        np.testing.assert_array_equal(together[:, j], alone[:, 0])
+
+
+def test_bank_detector_matches_a_bank_slot() -> None:
+    t, x = streams(1, 400)
+    per_series = detectors.build("ensemble", SMALL)
+    scores = [per_series.update(float(ti), float(xi)) for ti, xi in zip(t, x[:, 0], strict=True)]
+    np.testing.assert_allclose(scores, run(DetectorBank(1, **SMALL), t, x)[:, 0])
+
+
+def test_growing_keeps_state_and_reset_forgets_it() -> None:
+    t, x = streams(2, 300)
+    bank = DetectorBank(2, **SMALL)
+    before = run(bank, t[:200], x[:200])
+    bank.grow(5)
+    after = run(bank, t[200:], np.column_stack([x[200:], np.full((100, 3), 50.0)]))
+    reference = run(DetectorBank(2, **SMALL), t, x)
+    np.testing.assert_array_equal(np.vstack([before, after[:, :2]]), reference)
+    bank.reset(np.array([0]))
+    fresh = DetectorBank(1, **SMALL)
+    assert bank.level.cnt[0] == fresh.level.cnt[0] == 0
+    assert bank.nbytes_per_series() == DetectorBank(1, **SMALL).nbytes_per_series()
+
+
+def test_missing_points_change_nothing() -> None:
+    """A NaN scores 0 and leaves every part of the state as it was."""
+    t, x = streams(1, 200)
+    bank = DetectorBank(1, **SMALL)
+    run(bank, t, x)
+    snapshot = {f.name: getattr(bank.level, f.name).copy() for f in bank.level.fields()}
+    assert bank.update(np.array([t[-1] + 300]), np.array([np.nan]))[0] == 0.0
+    for name, value in snapshot.items():
+        np.testing.assert_array_equal(getattr(bank.level, name), value)
+
+
+def test_default_bank_state_stays_under_8_kib_per_series() -> None:
+    assert DetectorBank(10).nbytes_per_series() <= 8 * 1024
+
+
+def test_spike_scores_above_the_alert_threshold_and_ordinary_points_do_not() -> None:
+    t, x = streams(1, 1200)
+    scores = run(DetectorBank(1), t, x)[:, 0]
+    spike = len(t) // 2
+    assert scores[spike] > 0.8
+    ordinary = np.delete(scores[200:], spike - 200)
+    assert np.mean(ordinary < 0.5) > 0.98
+
+
+def test_tail_calibrator_measures_rarity_against_the_series_own_history() -> None:
+    cal = TailCalibrator(2, horizon=10_000, min_count=100)
+    ok = np.ones(2, dtype=bool)
+    rng = np.random.default_rng(1)
+    for _ in range(2000):  # series 0 is calm, series 1 ten times as noisy
+        cal.step(np.abs(rng.normal(0, [1.0, 10.0])), ok)
+    rarity = cal.step(np.array([3.0, 3.0]), ok)
+    assert rarity[0] > 2.0  # |z| >= 3 happens about 3 in 1000 times
+    assert rarity[1] < 0.2  # for the noisy series, 3 is ordinary
+    record = cal.step(np.array([30.0, 300.0]), ok)
+    assert (record > 3.0).all()  # beyond anything seen: rarer than the whole history
+
+
+def test_tail_calibrator_is_silent_until_warm() -> None:
+    cal = TailCalibrator(1, min_count=50)
+    ok = np.ones(1, dtype=bool)
+    scores = [cal.step(np.array([float(i)]), ok)[0] for i in range(cal.warmup)]
+    assert scores == [0.0] * cal.warmup
+    assert cal.ready()[0]
+
+
+def test_damping_reports_an_event_once_but_lets_a_later_one_through() -> None:
+    damp = AlarmDamping(1, horizon=100)
+    ok = np.ones(1, dtype=bool)
+    out = [damp.step(np.array([s]), ok)[0] for s in [5.0, 5.0, 4.9, 5.2]]
+    assert out[0] == 5.0 and out[1] == pytest.approx(0.05) and out[2] == pytest.approx(0.049)
+    assert out[3] == 5.2  # worse than the faded first alarm: reported
+    for _ in range(60):
+        damp.step(np.array([0.0]), ok)
+    assert damp.step(np.array([3.0]), ok)[0] == 3.0  # the bar has faded to below 3 by now
+
+
+def test_daily_profile_speaks_only_for_seasonal_series() -> None:
+    n, days, per_day = 2, 6, 96
+    t = 1_700_000_000 + (86400 / per_day) * np.arange(days * per_day)
+    rng = np.random.default_rng(2)
+    daily = 50 + 20 * np.sin(2 * np.pi * t / 86400)
+    x = np.column_stack([daily + rng.normal(0, 1, len(t)), 50 + rng.normal(0, 5, len(t))])
+    prof = DailyProfile(n)
+    level = np.full(n, np.nan)
+    for ti, xi in zip(t, x, strict=True):
+        level = np.where(np.isnan(level), xi, level + 0.01 * (xi - level))
+        prof.step(np.full(n, ti), xi, np.ones(n, dtype=bool), level, np.full(n, 1e-6))
+    assert prof.speaks.tolist() == [True, False]
+
+
+def test_shape_novelty_learns_a_recurring_pattern() -> None:
+    nov = ShapeNovelty(1, warm=0)
+    ok = np.ones(1, dtype=bool)
+    pattern = [0.0] * 12 + [10.0, 10.0, 0.0, 0.0]
+    first = [nov.step(np.array([v]), ok)[0] for v in pattern * 2]
+    later = [nov.step(np.array([v]), ok)[0] for v in pattern * 20]
+    assert max(first) >= 0.4  # the first burst is new
+    assert max(later[-len(pattern) :]) < 0.1  # by now it is a known shape
+    novel = [nov.step(np.array([v]), ok)[0] for v in [0.0] * 12 + [5.0, -5.0, 5.0, -5.0]]
+    assert max(novel) > 0.3
+
+
+def test_build_bank_loops_over_per_series_kinds() -> None:
+    loop = detectors.build_bank("robust", {"window": 30, "warmup": 10}, n=2)
+    t, x = streams(2, 100)
+    for ti, xi in zip(t, x, strict=True):
+        loop.update(np.full(2, ti), xi)
+    assert loop.warm().all()
+    with pytest.raises(ValueError, match="unknown detector kind"):
+        detectors.build_bank("nope")
