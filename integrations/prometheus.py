@@ -11,11 +11,10 @@ from typing import Any
 
 import requests
 
-from integrations.errors import QueryRejected, SourceUnavailable
+from integrations.http import Retry, envelope_data, send_with_retries
 
 log = logging.getLogger(__name__)
 
-_RETRY_STATUS = {429, 500, 502, 503, 504}
 MAX_POINTS_PER_SERIES = 10_000  # Prometheus refuses ranges over 11,000 points per series
 
 
@@ -72,70 +71,20 @@ class PrometheusClient:
         ]
 
     def _post(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
-        attempts = self.retries + 1
-        for attempt in range(1, attempts + 1):
-            try:
-                resp = self.session.post(self.url + path, data=params, timeout=self.timeout)
-            except (requests.Timeout, requests.ConnectionError) as e:
-                problem = f"{type(e).__name__}: {_short(e)}"
-            else:
-                if resp.status_code in _RETRY_STATUS:
-                    problem = f"HTTP {resp.status_code}"
-                elif resp.status_code >= 400:
-                    raise QueryRejected(
-                        f"Prometheus refused the query (HTTP {resp.status_code}): {_error_text(resp)}"
-                    )
-                else:
-                    body = _json(resp)
-                    if body.get("status") != "success":
-                        raise QueryRejected(f"Prometheus query failed: {body.get('error', 'unknown error')}")
-                    return dict(body.get("data", {}))
-            if attempt == attempts:
-                raise SourceUnavailable(
-                    f"Prometheus at {self.url} unavailable after {attempts} attempts: {problem}"
-                )
-            delay = min(self.backoff * 2 ** (attempt - 1), 30.0)
-            log.warning(
-                "prometheus %s failed (attempt %d/%d): %s; retrying in %.1fs",
-                path,
-                attempt,
-                attempts,
-                problem,
-                delay,
-            )
-            self._sleep(delay)
-        raise AssertionError("unreachable")
+        resp = send_with_retries(
+            lambda: self.session.post(self.url + path, data=params, timeout=self.timeout),
+            Retry(self.retries, self.backoff, self._sleep),
+            peer="Prometheus",
+            url=self.url,
+            what=path,
+            log=log,
+        )
+        return envelope_data(resp, "Prometheus")
 
 
 def _instant_series(r: dict[str, Any]) -> Series:
     t, v = r["value"]
     return Series(labels=dict(r.get("metric", {})), points=[(float(t), float(v))])
-
-
-def _json(resp: requests.Response) -> dict[str, Any]:
-    try:
-        body = resp.json()
-    except ValueError:
-        raise SourceUnavailable(
-            f"Prometheus answered HTTP {resp.status_code} with a body that is not JSON"
-        ) from None
-    if not isinstance(body, dict):
-        raise SourceUnavailable("Prometheus answered with unexpected JSON")
-    return body
-
-
-def _error_text(resp: requests.Response) -> str:
-    try:
-        return str(resp.json().get("error", resp.text[:300]))
-    except ValueError:
-        return resp.text[:300]
-
-
-def _short(e: Exception) -> str:
-    text = str(e)
-    if "Connection refused" in text:
-        return "connection refused"
-    return text[:200]
 
 
 @dataclass
