@@ -21,6 +21,7 @@ have prometheus || [ -x /usr/bin/prometheus ] || packages+=(prometheus)
 "$python" -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3-venv)
 if [ "$dev" = 1 ]; then
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql)
+    [ -x /lib/systemd/systemd-journal-remote ] || packages+=(systemd-journal-remote)
 fi
 if [ "${#packages[@]}" -gt 0 ]; then
     echo "==> installing Debian packages: ${packages[*]}"
