@@ -12,6 +12,7 @@ import typer
 import detectors
 from agent import __version__
 from agent.cli.common import DEFAULT_CONFIG, ConfigOpt, fail, load, setup_logging
+from agent.cli.logs import logs
 from agent.cli.records import changes, incidents, problems
 from agent.config import load_config
 from agent.errors import AiopsError, ConfigError
@@ -27,6 +28,7 @@ app = typer.Typer(
 app.add_typer(incidents, name="incidents")
 app.add_typer(changes, name="changes")
 app.add_typer(problems, name="problems")
+app.add_typer(logs, name="logs")
 
 
 @app.command()
