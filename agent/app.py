@@ -17,6 +17,7 @@ from agent.clock import Clock, SystemClock
 from agent.config import Config
 from agent.errors import AiopsError
 from agent.health import SourceHealth
+from agent.logsources import build_source
 from agent.metrics import AgentMetrics
 from agent.notifier import Notifier
 from agent.runtime import Agent
@@ -58,6 +59,8 @@ class AgentApp:
         ]
         self.notifier = Notifier(routes, self.metrics)
         data_dir = Path(a.remediation.data_dir) if a.remediation.data_dir else None
+        base = config.agent_file.parent
+        sources = [(ls, build_source(ls, base, config.state_dir)) for ls in a.log_sources]
         self.agent = Agent(
             config,
             self.store,
@@ -67,6 +70,7 @@ class AgentApp:
             self.metrics,
             self.clock,
             self.health,
+            sources,
         )
         self.scheduler = build_scheduler(self.agent, config)
         self._server: uvicorn.Server | None = None

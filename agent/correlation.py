@@ -310,4 +310,5 @@ def _evidence(sig: Signal) -> dict[str, object]:
         "detector": sig.detector,
         "severity": sig.severity.value,
         "at": sig.at.isoformat(),
+        **({"details": dict(sig.details)} if sig.details else {}),
     }

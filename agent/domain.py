@@ -130,6 +130,7 @@ class Signal:
     severity: Severity
     expected: float | None = None
     fingerprint: str = field(default="")
+    details: Mapping[str, object] = field(default_factory=dict)  # e.g. a log template and sample lines
 
     def __post_init__(self) -> None:
         if not self.fingerprint:

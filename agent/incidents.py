@@ -38,6 +38,7 @@ class SignalState:
     last_expected: float | None = None
     count: int = 1
     cleared_at: datetime | None = None
+    details: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
     def first(cls, sig: Signal) -> SignalState:
@@ -55,6 +56,7 @@ class SignalState:
             last_score=sig.score,
             peak_score=sig.score,
             last_expected=sig.expected,
+            details=dict(sig.details),
         )
 
     def repeat(self, sig: Signal, reactivate: bool = True) -> None:
@@ -65,6 +67,8 @@ class SignalState:
             self.last_value = sig.value
             self.last_score = sig.score
             self.last_expected = sig.expected
+            if sig.details:
+                self.details = dict(sig.details)
             if reactivate:
                 self.cleared_at = None
         self.peak_score = max(self.peak_score, sig.score)

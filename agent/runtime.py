@@ -11,13 +11,14 @@ from typing import Any
 
 from agent.clock import Clock
 from agent.config import Config
-from agent.config.models import QueryConfig
+from agent.config.models import LogSourceConfig, QueryConfig
 from agent.correlation import Correlator, Outcome
 from agent.detection import DetectionStage
 from agent.domain import Actor, ChangeStatus, IncidentStatus, TimelineEntry
 from agent.errors import NotFound
 from agent.health import SourceHealth
 from agent.incidents import IncidentState
+from agent.logpipeline import LogPipeline
 from agent.metrics import AgentMetrics
 from agent.notifier import Notifier
 from agent.params import ParamError
@@ -31,6 +32,7 @@ from agent.topology import ServiceMap
 from agent.verification import Verifier
 from integrations.ansible import AnsibleRunner
 from integrations.errors import IntegrationError
+from integrations.logs.records import LogSource
 from integrations.prometheus import PrometheusClient, RangeCursor
 
 log = logging.getLogger("aiops")
@@ -49,6 +51,7 @@ class Agent:
         metrics: AgentMetrics,
         clock: Clock,
         health: SourceHealth | None = None,
+        log_sources: list[tuple[LogSourceConfig, LogSource]] | None = None,
     ):
         a = config.agent
         self.config = config
@@ -73,6 +76,9 @@ class Agent:
             )
             for q in a.queries
         }
+        self.log_pipelines = [
+            LogPipeline(cfg, source, config.state_dir, self.services) for cfg, source in log_sources or []
+        ]
         self.lock = threading.RLock()
         self._skip_notes: dict[tuple[int, str], str] = {}
 
@@ -154,10 +160,40 @@ class Agent:
                 self.correlator.clear(clear)
             self._commit(now)
 
+    def poll_logs(self, pipeline: LogPipeline) -> None:
+        """One poll of one log source: new lines mined and judged, signals correlated, then committed."""
+        source = f"logs:{pipeline.name}"
+        now = self.clock.now()
+        self.metrics.polls.labels(source=source).inc()
+        t0 = time.perf_counter()
+        try:
+            result, batch = pipeline.poll(now)
+        except (IntegrationError, OSError) as e:
+            self.metrics.poll_errors.labels(source=source).inc()
+            self.metrics.source_up.labels(source=source).set(0)
+            self.health.failure(source, str(e))
+            return
+        finally:
+            self.metrics.poll_seconds.labels(source=source).observe(time.perf_counter() - t0)
+        self.health.success(source, now)
+        self.metrics.source_up.labels(source=source).set(1)
+        self.metrics.samples.labels(source=source).inc(result.lines)
+        with self.lock:
+            for sig in result.onsets:
+                log.info("log anomaly: %s on %s: %s", sig.name, sig.service, sig.details.get("template", ""))
+            for sig in result.signals:
+                self.metrics.signals.labels(source="logs", severity=sig.severity.value).inc()
+                self.correlator.observe(sig, now)
+            self._commit(now)
+        pipeline.commit(batch, result.new_templates)
+
     def housekeeping(self) -> None:
         """Time-driven work: quiet-period resolution, SLA checks, approvals made elsewhere, gauges."""
         with self.lock:
             now = self.clock.now()
+            for pipeline in self.log_pipelines:
+                for clear in pipeline.tick(now):
+                    self.correlator.clear(clear)
             self.correlator.tick(now)
             self._commit(now)
             self.detection.evict(now, SERIES_IDLE)

@@ -19,7 +19,7 @@ def build_scheduler(agent: Agent, config: Config) -> BackgroundScheduler:
     """Polls start at once; a poll still running when its next turn comes makes that turn skip (logged),
     and missed turns are coalesced into one instead of replayed in a burst."""
     a = config.agent
-    workers = min(32, len(a.queries) + 2)
+    workers = min(32, len(a.queries) + len(a.log_sources) + 2)
     scheduler = BackgroundScheduler(
         executors={"default": ThreadPoolExecutor(workers)},
         job_defaults={"coalesce": True, "max_instances": 1},
@@ -35,6 +35,18 @@ def build_scheduler(agent: Agent, config: Config) -> BackgroundScheduler:
             args=[q],
             id=f"poll:{q.name}",
             name=f"poll {q.name}",
+            next_run_time=now,
+            misfire_grace_time=max(1, int(interval)),
+        )
+    for pipeline in agent.log_pipelines:
+        interval = pipeline.config.interval.total_seconds()
+        scheduler.add_job(
+            agent.poll_logs,
+            "interval",
+            seconds=interval,
+            args=[pipeline],
+            id=f"logs:{pipeline.name}",
+            name=f"logs {pipeline.name}",
             next_run_time=now,
             misfire_grace_time=max(1, int(interval)),
         )

@@ -65,6 +65,7 @@ def signal_view(row: SignalRecord) -> dict[str, Any]:
         "last_value": row.last_value,
         "expected": row.last_expected,
         "cleared_at": _ts(row.cleared_at),
+        "evidence": row.evidence or {},
     }
 
 

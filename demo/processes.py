@@ -145,12 +145,20 @@ def start_prometheus(
     return proc, url
 
 
-def start_demo_service(workdir: Path, port: int | None = None) -> tuple[ManagedProcess, str]:
+def start_demo_service(
+    workdir: Path, port: int | None = None, log: Path | None = None
+) -> tuple[ManagedProcess, str]:
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     proc = ManagedProcess(
         "demo-service",
-        [sys.executable, str(ROOT / "demo" / "service.py"), "--port", str(port)],
+        [
+            sys.executable,
+            str(ROOT / "demo" / "service.py"),
+            "--port",
+            str(port),
+            *(["--log", str(log)] if log else []),
+        ],
         workdir / "demo-service.log",
     )
     url = f"http://127.0.0.1:{port}"

@@ -63,7 +63,7 @@ def run_demo(workdir: Path, timeout: float) -> dict[str, Any]:
     agent: subprocess.Popen[bytes] | None = None
     try:
         say(f"working directory {workdir} (logs, Prometheus data, the incident store)")
-        service, service_url = start_demo_service(workdir)
+        service, service_url = start_demo_service(workdir, log=workdir / "demo-service.requests.log")
         started.append(service)
         say(f"demo service up at {service_url} (metrics on /metrics, fault switch on POST /fault)")
         api_port = free_port()
@@ -81,6 +81,8 @@ def run_demo(workdir: Path, timeout: float) -> dict[str, Any]:
             "AIOPS_PROMETHEUS_URL": prom_url,
             "AIOPS_API_LISTEN": f"127.0.0.1:{api_port}",
             "AIOPS_STORE_URL": f"sqlite:///{store}",
+            "AIOPS_STATE_DIR": str(workdir / "state"),
+            "AIOPS_DEMO_LOG": str(workdir / "demo-service.requests.log"),
             "LC_ALL": "C.UTF-8",
             "PYTHONUNBUFFERED": "1",
         }

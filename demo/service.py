@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import random
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,7 +21,7 @@ BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class DemoService:
-    def __init__(self, rps: float = 50.0, seed: int | None = None):
+    def __init__(self, rps: float = 50.0, seed: int | None = None, log_file: str | None = None):
         self.registry = CollectorRegistry()
         self.latency = Histogram(
             "demo_request_duration_seconds", "Request latency.", buckets=BUCKETS, registry=self.registry
@@ -39,6 +40,7 @@ class DemoService:
         self.fault = False
         self.lock = threading.Lock()
         self.stop = threading.Event()
+        self.log = _request_log(log_file)
 
     def simulate(self) -> None:
         """Record synthetic requests at a steady rate, slow and failing while faulted."""
@@ -54,6 +56,19 @@ class DemoService:
                 code = "500" if self.rng.random() < 0.001 else "200"
             self.latency.observe(seconds)
             self.requests.labels(code=code).inc()
+            if self.log is not None:
+                worker = self.rng.randrange(8)
+                path = self.rng.choice(("/api/items", "/api/cart", "/api/checkout"))
+                if code == "500":
+                    self.log.error(
+                        "[worker-%d] demo.web: request %s failed: worker pool stuck, upstream timeout "
+                        "after %dms",
+                        worker,
+                        path,
+                        seconds * 1000,
+                    )
+                else:
+                    self.log.info("[worker-%d] demo.web: GET %s 200 %dms", worker, path, seconds * 1000)
 
     def set_fault(self, on: bool) -> None:
         with self.lock:
@@ -61,6 +76,19 @@ class DemoService:
         self.fault_gauge.set(1 if on else 0)
         if not on:
             self.recycles.inc()
+
+
+def _request_log(path: str | None) -> logging.Logger | None:
+    """A request log in a classic `date time LEVEL [thread] component: message` format."""
+    if path is None:
+        return None
+    logger = logging.getLogger(f"demo.requests.{path}")
+    logger.propagate = False
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    return logger
 
 
 def make_handler(svc: DemoService) -> type[BaseHTTPRequestHandler]:
@@ -101,8 +129,9 @@ def main() -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--rps", type=float, default=50.0)
+    p.add_argument("--log", help="write a request log to this file")
     args = p.parse_args()
-    svc = DemoService(rps=args.rps)
+    svc = DemoService(rps=args.rps, log_file=args.log)
     threading.Thread(target=svc.simulate, daemon=True).start()
     server = ThreadingHTTPServer((args.host, args.port), make_handler(svc))
     host, port = server.server_address[:2]

@@ -120,6 +120,11 @@ def _render_incident(d: dict[str, Any]) -> str:
             ],
         )
     )
+    for sig in d["signals"]:
+        ev = sig.get("evidence") or {}
+        if ev.get("template"):
+            out.append(f"  {sig['name']}: template `{ev['template']}` ({ev.get('count', '?')} lines)")
+            out += [f"    > {line[:200]}" for line in ev.get("samples", [])]
     out += ["", "Timeline:"]
     out += [f"  {when(e['at'])}  {e['kind']:<20} {e['actor']:<8} {e['reason']}" for e in d["timeline"]]
     for c in d["changes"]:

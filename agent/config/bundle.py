@@ -42,5 +42,10 @@ class Config:
         """Catalog playbook paths are relative to the catalog file."""
         return (self.catalog_file.parent / playbook).resolve()
 
+    @property
+    def state_dir(self) -> Path:
+        """Where log positions and templates are kept (relative paths are relative to agent.yaml)."""
+        return (self.agent_file.parent / self.agent.state_dir).resolve()
+
     def query(self, name: str) -> QueryConfig | None:
         return next((q for q in self.agent.queries if q.name == name), None)

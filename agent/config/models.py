@@ -199,6 +199,54 @@ class NotificationSink(Model):
     timeout: Duration = timedelta(seconds=5)
 
 
+class LogDetection(Model):
+    """How a log source's lines become signals (see detectors/logs/signals.py)."""
+
+    bucket: Duration = timedelta(minutes=1)
+    warmup: Duration = timedelta(minutes=10)
+    warmup_lines: int = Field(default=200, ge=0)
+    spike_z: float = Field(default=5.0, gt=0)
+    spike_min: int = Field(default=10, ge=1)
+    spike_ratio: float = Field(default=3.0, ge=1)
+    new_templates_per_hour: int = Field(default=20, ge=0)
+    new_template_severity: Severity = Severity.INFO
+    rate_spike_severity: Severity = Severity.WARNING
+    error_burst_severity: Severity = Severity.CRITICAL
+
+
+class LogSourceConfig(Model):
+    """A stream of log lines. `labels` (plus the source's own: path, unit, stream labels) are what
+    services.yaml selectors match; `service` pins the source to one service instead."""
+
+    name: Name
+    type: Literal["file", "loki", "journald"]
+    interval: Duration = timedelta(seconds=10)
+    labels: dict[str, str] = {}
+    service: str | None = None
+    detection: LogDetection = LogDetection()
+    max_lines_per_poll: int = Field(default=50_000, ge=1)
+    # file
+    paths: list[str] = []
+    start_at: Literal["end", "beginning"] = "end"
+    max_line_bytes: int = Field(default=65536, ge=256)
+    # loki
+    url: str | None = None
+    query: str | None = None
+    delay: Duration = timedelta(seconds=5)
+    # journald
+    units: list[str] = []
+    matches: list[str] = []
+    directory: str | None = None
+
+    @model_validator(mode="after")
+    def _fields_for_type(self) -> LogSourceConfig:
+        need = {"file": ["paths"], "loki": ["url", "query"], "journald": []}[self.type]
+        missing = [f for f in need if not getattr(self, f)]
+        if missing:
+            raise ValueError(f"a {self.type} source needs {', '.join(missing)}")
+        return self
+
+
 class StoreConfig(Model):
     url: str = "sqlite:///aiops.db"
 
@@ -214,6 +262,8 @@ class AgentConfig(Model):
     store: StoreConfig = StoreConfig()
     prometheus: PrometheusConfig = PrometheusConfig()
     queries: list[QueryConfig] = []
+    log_sources: list[LogSourceConfig] = []
+    state_dir: str = "var/state"
     detectors: dict[str, DetectorProfile] = {"default": DetectorProfile(kind="ensemble")}
     detection: DetectionConfig = DetectionConfig()
     correlation: CorrelationConfig = CorrelationConfig()

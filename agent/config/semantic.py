@@ -12,6 +12,8 @@ from agent.config.bundle import Config
 from agent.errors import ConfigIssue
 from agent.params import ParamError, coerce, placeholders
 
+LOG_SIGNALS = ("log_new_template", "log_rate_spike", "log_error_burst")
+
 _PARAM_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -53,6 +55,21 @@ def _check_agent(config: Config, src: yamlsrc.Source) -> list[ConfigIssue]:
         interval = q.interval or a.prometheus.poll_interval
         if interval.total_seconds() <= 0:
             out.append(src.issue(("queries", i, "interval"), "interval must be positive"))
+    source_dup = _duplicates(src_cfg.name for src_cfg in a.log_sources)
+    query_names = {q.name for q in a.queries}
+    for i, ls in enumerate(a.log_sources):
+        if ls.name in source_dup:
+            out.append(
+                src.issue(("log_sources", i, "name"), f"log source name {ls.name!r} is used more than once")
+            )
+        if ls.name in query_names:
+            out.append(
+                src.issue(
+                    ("log_sources", i, "name"), f"{ls.name!r} is also a query name; names must be unique"
+                )
+            )
+        if ls.service is not None and ls.service not in service_names:
+            out.append(src.issue(("log_sources", i, "service"), f"unknown service {ls.service!r}"))
     for name, profile in a.detectors.items():
         try:
             detectors.build(profile.kind, profile.params)
@@ -150,7 +167,7 @@ def _check_catalog(config: Config, src: yamlsrc.Source) -> list[ConfigIssue]:
 def _check_rules(config: Config, src: yamlsrc.Source) -> list[ConfigIssue]:
     out = []
     services = {s.name for s in config.services.services}
-    signals = {q.name for q in config.agent.queries}
+    signals = {q.name for q in config.agent.queries} | set(LOG_SIGNALS)
     dup = _duplicates(r.name for r in config.rules)
     for i, rule in enumerate(config.rules):
         at = ("rules", i)
@@ -161,9 +178,9 @@ def _check_rules(config: Config, src: yamlsrc.Source) -> list[ConfigIssue]:
                 out.append(src.issue((*at, "match", "service"), f"unknown service {svc!r}"))
         for j, sig in enumerate(rule.match.signals):
             if sig not in signals:
-                known = ", ".join(sorted(signals)) or "none"
+                known = ", ".join(sorted(signals))
                 out.append(
-                    src.issue((*at, "match", "signals", j), f"no query named {sig!r} (queries: {known})")
+                    src.issue((*at, "match", "signals", j), f"no signal named {sig!r} (known: {known})")
                 )
         rb = config.catalog.runbooks.get(rule.runbook)
         if rb is None:

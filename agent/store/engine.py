@@ -16,10 +16,16 @@ from agent.store import tables
 
 log = logging.getLogger(__name__)
 
+
 # Ordered schema changes. A fresh store is created at the newest version directly; an older store is
 # brought forward by running the migrations after its recorded version, each in its own transaction.
 # Append new entries (index + 2 is their version); never edit released ones.
-MIGRATIONS: list[Callable[[Connection], None]] = []
+def _v2_signal_evidence(conn: Connection) -> None:
+    """Signals keep their evidence beyond numbers (a log template, sample lines)."""
+    conn.execute(text("ALTER TABLE signals ADD COLUMN evidence JSON"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v2_signal_evidence]
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 
 

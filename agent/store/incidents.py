@@ -75,7 +75,11 @@ class IncidentRepo:
                 }
                 for sig in st.signals.values():
                     values = {name: getattr(sig, name) for name in _SIGNAL_COPIED}
-                    values |= {"labels": dict(sig.labels), "severity": sig.severity.value}
+                    values |= {
+                        "labels": dict(sig.labels),
+                        "severity": sig.severity.value,
+                        "evidence": dict(sig.details),
+                    }
                     key = {"incident_id": st.id, "fingerprint": sig.fingerprint}
                     _upsert(s, existing.get(sig.fingerprint), SignalRecord, {**key, **values})
             for e in entries:
@@ -194,6 +198,7 @@ def _to_state(row: Incident, sigs: Iterable[SignalRecord]) -> IncidentState:
         st.signals[r.fingerprint] = SignalState(
             fingerprint=r.fingerprint,
             severity=Severity(r.severity),
+            details=dict(r.evidence or {}),
             **{name: getattr(r, name) for name in _SIGNAL_COPIED},
         )
     return st

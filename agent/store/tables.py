@@ -70,6 +70,7 @@ class SignalRecord(SQLModel, table=True):
     last_expected: float | None = None
     last_score: float
     cleared_at: datetime | None = _when(nullable=True)
+    evidence: dict[str, Any] | None = Field(default=None, sa_type=JSON)  # schema v2: log template, samples
 
 
 class IncidentEvent(SQLModel, table=True):

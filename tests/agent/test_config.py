@@ -271,7 +271,7 @@ def test_unknown_query_in_rule_signals(cfg: ConfigDir) -> None:
     issue = only(cfg.issues())
     assert issue.field == "rules[0].match.signals[1]"
     assert issue.line == line_of(cfg.rules, "demo_eror")
-    assert "no query named 'demo_eror'" in issue.message
+    assert "no signal named 'demo_eror'" in issue.message
 
 
 def test_rule_missing_a_required_runbook_param(cfg: ConfigDir) -> None:

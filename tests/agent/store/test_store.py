@@ -88,6 +88,39 @@ def test_opening_again_is_idempotent_and_keeps_data(store_url: str) -> None:
     assert schema_versions(store_url) == [SCHEMA_VERSION]
 
 
+def test_a_version_1_store_is_migrated_forward_keeping_its_data(store_url: str) -> None:
+    """A store written by schema v1 (no signals.evidence) is brought to the current version in place."""
+    with_store(store_url, lambda s: save_incidents(s, incident_state(1, signals=[signal_state("fp-a")])))
+    engine = make_engine(store_url)
+    with engine.begin() as conn:  # turn it back into what a v1 agent wrote
+        conn.execute(text("ALTER TABLE signals DROP COLUMN evidence"))
+        conn.execute(text("UPDATE schema_version SET version = 1"))  # a fresh store records only its version
+    engine.dispose()
+    assert schema_versions(store_url) == [1]
+
+    def reopen(s: Store) -> tuple[list[str], Any]:
+        columns = [c["name"] for c in inspect(s.engine).get_columns("signals")]
+        return columns, s.incidents.load_working_set(T0 - MINUTE)
+
+    columns, loaded = with_store(store_url, reopen)
+    assert "evidence" in columns
+    assert schema_versions(store_url) == list(range(1, SCHEMA_VERSION + 1))
+    assert [i.id for i in loaded] == [1] and loaded[0].signals["fp-a"].details == {}
+
+
+def test_signal_evidence_round_trips(store: Store) -> None:
+    st = incident_state(1, signals=[signal_state("fp-log")])
+    st.signals["fp-log"].details = {
+        "template": "disk <*> failing",
+        "samples": ["disk sda failing"],
+        "count": 3,
+    }
+    save_incidents(store, st)
+    (row,) = store.incidents.signals(1)
+    assert row.evidence == {"template": "disk <*> failing", "samples": ["disk sda failing"], "count": 3}
+    assert store.incidents.load_working_set(T0 - MINUTE)[0].signals["fp-log"].details["count"] == 3
+
+
 def test_a_store_from_a_newer_agent_is_refused(store_url: str) -> None:
     with_store(store_url, lambda s: None)
     engine = make_engine(store_url)
