@@ -1,9 +1,12 @@
 """The combination layer: members on one calibrated scale, combined, damped, mapped into [0, 1].
 
 A bank scores many series at once (one slot per series, one numpy step per tick). Each member turns
-points into a surprise; a per-member `TailCalibrator` turns surprises into rarity (-log10 of how often
-this series saw one as large); the rarest member, plus a quarter of the runner-up (agreement between
-members is evidence), gives the combined rarity; `AlarmDamping` reports each event once; and
+points into a surprise (NaN while it has no opinion yet: it is not calibrated on its own warm-up); a
+per-member `TailCalibrator` turns surprises into rarity (-log10 of how often this series saw one as
+large); the rarest member, plus a quarter of the runner-up (agreement between members is evidence),
+gives the combined rarity. Rarity is relative to the series' own history, so on a series that is flat
+to within `materiality` (a share of its level) a change smaller than that share is not an anomaly,
+however rare: a p99 that wobbles by 0.03% is not news. `AlarmDamping` reports each event once; and
 e / (e + scale), with e the rarity in excess of `floor`, maps it into [0, 1]. Ordinary points (the
 rarest of five members is typically about one in ten to thirty) score 0; 0.8 is a combined rarity of
 3.5, about one point in three thousand: the agent's default alert threshold.
@@ -27,6 +30,7 @@ from detectors.tail import TailCalibrator
 MEMBERS = ("level", "loglevel", "seasonal", "novelty", "shift")
 DEFAULT_FLOOR = 1.5  # combined rarity of ordinary points
 DEFAULT_SCALE = 0.5  # with the floor, rarity 3.5 (one point in ~3000) maps to 0.8
+DEFAULT_MATERIALITY = 0.01  # changes under 1% of the level matter only on series that vary more than that
 
 
 class DetectorBank(Slots):
@@ -54,6 +58,7 @@ class DetectorBank(Slots):
         damping: int = 400,
         floor: float = DEFAULT_FLOOR,
         scale: float = DEFAULT_SCALE,
+        materiality: float = DEFAULT_MATERIALITY,
         level: dict[str, Any] | None = None,
         seasonal: dict[str, Any] | None = None,
         novelty: dict[str, Any] | None = None,
@@ -64,7 +69,9 @@ class DetectorBank(Slots):
         if unknown or not members:
             raise ValueError(f"members must be a non-empty subset of {', '.join(MEMBERS)}")
         self.members = tuple(members)
-        self.second_weight, self.floor, self.scale = second_weight, floor, scale
+        if materiality < 0:
+            raise ValueError("materiality must be >= 0")
+        self.second_weight, self.floor, self.scale, self.materiality = second_weight, floor, scale, materiality
         self.level = EWLevel(n, **(level or {}))
         self.loglevel = LogLevel(n, **(level or {})) if "loglevel" in members else None
         self.seasonal = DailyProfile(n, **(seasonal or {})) if "seasonal" in members else None
@@ -92,18 +99,30 @@ class DetectorBank(Slots):
     def size(self) -> int:
         return int(self.expected.shape[0])
 
+    def _leads(self) -> dict[str, int]:
+        """Points each member stays silent before its first opinion, for the members that speak on every
+        series (the daily profile waits for a day of history, the log level for a non-negative series)."""
+        leads = {"level": self.level.warm, "shift": max(self.level.warm - 1, 0)}
+        if self.novelty is not None:
+            leads["novelty"] = max(self.novelty.window - 1, self.novelty.warm)
+        return {m: leads[m] for m in self.members if m in leads}
+
     @property
     def warmup(self) -> int:
-        return max(c.warmup for c in self.calibrators.values())
+        """Points until `warm`: the level has its footing and every always-speaking member is calibrated."""
+        calibrated = [lead + self.calibrators[m].warmup for m, lead in self._leads().items()]
+        return max([self.level.warm + 1, *calibrated])
 
     def warm(self) -> np.ndarray:
-        return np.logical_and.reduce([c.ready() for c in self.calibrators.values()])
+        ready = [self.calibrators[m].ready() for m in self._leads()]
+        return np.logical_and.reduce([self.level.cnt > self.level.warm, *ready])
 
     def update(self, ts: np.ndarray, values: np.ndarray) -> np.ndarray:
         ok = np.isfinite(values)
         x = np.where(ok, values, 0.0)
         ts = np.asarray(ts, dtype=np.float64)
         before = self.level.m.copy()
+        material = self._material(x, before)
         self.expected = np.where(ok, before, self.expected)
         surprise: dict[str, np.ndarray] = {"level": self.level.step(x, ok)}
         if self.loglevel is not None:
@@ -114,7 +133,7 @@ class DetectorBank(Slots):
             surprise["novelty"] = self.novelty.step(x, ok)
         if self.shift is not None:
             surprise["shift"] = self.shift.step(self.level.z, ok & (self.level.cnt >= self.level.warm))
-        rarity = np.stack([self.calibrators[m].step(surprise[m], ok) for m in self.members])
+        rarity = np.stack([self._calibrate(m, surprise[m], ok) for m in self.members])
         if self.seasonal is not None:
             rarity[self.members.index("seasonal")] *= self.seasonal.speaks
         if len(self.members) > 1:
@@ -122,10 +141,22 @@ class DetectorBank(Slots):
             combined = top2[0] + self.second_weight * top2[1]
         else:
             combined = rarity[0]
+        combined = np.where(material, combined, 0.0)
         damped = self.damping.step(combined, ok)
         self.unsuppressed = np.where(ok, self._unit(combined), self.unsuppressed)
         self.deviation = np.where(ok, np.abs(self.level.z), self.deviation)
         return np.where(ok, self._unit(damped), 0.0)
+
+    def _calibrate(self, member: str, surprise: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        speaks = ok & np.isfinite(surprise)
+        return self.calibrators[member].step(np.where(speaks, surprise, 0.0), speaks)
+
+    def _material(self, x: np.ndarray, level: np.ndarray) -> np.ndarray:
+        """Whether a point can be an anomaly at all: it moved at least `materiality` of the level away
+        from it, or the series usually varies by more than that (then its own calibration judges)."""
+        bar = self.materiality * np.abs(level)
+        usual = 1.2533 * self.level.d  # the level's robust spread, before this point
+        return ~(np.abs(x - level) < bar) | (usual >= bar)
 
     def _unit(self, rarity: np.ndarray) -> np.ndarray:
         excess = np.maximum(rarity - self.floor, 0.0)

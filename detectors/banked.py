@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from detectors.bank import DEFAULT_FLOOR, DEFAULT_SCALE, MEMBERS, DetectorBank
+from detectors.bank import DEFAULT_FLOOR, DEFAULT_MATERIALITY, DEFAULT_SCALE, MEMBERS, DetectorBank
 from detectors.base import Detector
 
 _SMALL: dict[str, Any] = {
@@ -35,6 +35,7 @@ class BankDetector(Detector):
         damping: int = 400,
         floor: float = DEFAULT_FLOOR,
         scale: float = DEFAULT_SCALE,
+        materiality: float = DEFAULT_MATERIALITY,
         level: dict[str, Any] | None = None,
         seasonal: dict[str, Any] | None = None,
         novelty: dict[str, Any] | None = None,
@@ -46,6 +47,7 @@ class BankDetector(Detector):
             "damping": damping,
             "floor": floor,
             "scale": scale,
+            "materiality": materiality,
             "level": level,
             "seasonal": seasonal,
             "novelty": novelty,
@@ -103,6 +105,7 @@ class Novelty(BankDetector):
 
     name = "novelty"
     members = ("novelty",)
+    lag = 3
 
 
 class Shift(BankDetector):

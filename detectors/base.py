@@ -16,9 +16,12 @@ class Detector:
 
     name: ClassVar[str]
     test_params: ClassVar[dict[str, Any]] = {}
+    """Small, fast parameters for the conformance suite (tests/detectors/test_conformance.py)."""
     plants: ClassVar[str] = "spike"
     """The anomaly the conformance suite plants to check judgement: "spike" or "shift" (a level change)."""
-    """Small, fast parameters for the conformance suite (tests/detectors/test_conformance.py)."""
+    lag: ClassVar[int] = 0
+    """Points after a planted spike within which the detector must single it out (shape detectors judge
+    blocks of points, so they see a spike once its block is complete)."""
 
     def __init__(self, **params: Any):
         self._params = params

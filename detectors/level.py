@@ -14,7 +14,7 @@ class EWLevel(Slots):
     the series has taken (quantised series), a fraction of the level, and a tiny absolute value, so a
     flat series does not make every change infinitely surprising. Points at `hold` or more deviations
     are not learned, unless the departure lasts `adapt` points (a level shift becomes the new normal).
-    Surprise is |z|.
+    Surprise is |z|; NaN (no opinion) before `warm` points.
     """
 
     m: np.ndarray
@@ -76,7 +76,7 @@ class EWLevel(Slots):
         self.d = np.where(learn, self.d + a * (np.abs(rc) - self.d), self.d)
         self.cnt = np.where(ok, self.cnt + 1, self.cnt)
         self.z = np.where(ok, z, 0.0)
-        return np.where(ok & (self.cnt > self.warm), np.abs(z), 0.0)
+        return np.where(ok & (self.cnt > self.warm), np.abs(z), np.nan)
 
 
 class LogLevel(Slots):
@@ -100,4 +100,4 @@ class LogLevel(Slots):
         self.lowest = np.where(ok, np.minimum(self.lowest, np.where(ok, x, np.inf)), self.lowest)
         offset = np.maximum(0.05 * np.abs(np.nan_to_num(linear_level)), 1e-9)
         u = self.inner.step(np.log(np.maximum(x, 0.0) + offset), ok)
-        return np.where(self.lowest >= 0, u, 0.0)
+        return np.where(self.lowest >= 0, u, np.nan)

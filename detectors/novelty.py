@@ -14,7 +14,7 @@ class ShapeNovelty(Slots):
     matched against `prototypes` remembered shapes (nearest by the largest block difference). A shape
     farther than `vigilance` from all of them is new: it is remembered in place of the least recently
     used one. Recurring patterns, even large spikes, stop being surprising; a new one is. Surprise is
-    the distance to the nearest prototype (adaptive-resonance style clustering).
+    the distance to the nearest prototype (adaptive-resonance style clustering); NaN until `warm` points.
     """
 
     buf: np.ndarray
@@ -78,4 +78,4 @@ class ShapeNovelty(Slots):
             novel[full][:, None], shape[full], current + self.rate * (shape[full] - current)
         )
         self.last[r, t] = self.seen[full]
-        return np.where(full & (self.seen > self.warm) & (dist < 1.0 + _UNUSED / 2), dist, 0.0)
+        return np.where(full & (self.seen > self.warm) & (dist < 1.0 + _UNUSED / 2), dist, np.nan)

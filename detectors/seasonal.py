@@ -12,8 +12,8 @@ class DailyProfile(Slots):
 
     Its opinion counts only for series whose daily profile predicts them clearly better than their
     plain level does (`speaks`: the profile's mean absolute error is below `gate` times the level's);
-    on other series a time-of-day model would only add noise. Surprises are reported either way, so
-    their calibration is ready the moment a daily pattern emerges.
+    on other series a time-of-day model would only add noise. Surprises are reported either way (NaN
+    until a bin has a day of history), so their calibration is ready the moment a daily pattern emerges.
     """
 
     m: np.ndarray
@@ -82,7 +82,7 @@ class DailyProfile(Slots):
         self.m[rows, k] = np.where(learn, m + a * rc, m)
         self.d[rows, k] = np.where(learn, d + a * (np.abs(rc) - d), d)
         self.cnt[rows, k] = np.where(ok, c + 1, c)
-        return np.where(active, np.abs(z), 0.0)
+        return np.where(active, np.abs(z), np.nan)
 
     @property
     def speaks(self) -> np.ndarray:

@@ -26,4 +26,4 @@ class MeanShift(Slots):
 
     def step(self, z: np.ndarray, ok: np.ndarray) -> np.ndarray:
         self.e = np.where(ok, self.e + self.alpha * (np.clip(z, -self.clip, self.clip) - self.e), self.e)
-        return np.where(ok, np.abs(self.e) * self.gain, 0.0)
+        return np.where(ok, np.abs(self.e) * self.gain, np.nan)
