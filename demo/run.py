@@ -102,13 +102,26 @@ def run_demo(workdir: Path, timeout: float) -> dict[str, Any]:
                 raise StartupError(
                     f"the agent exited with code {agent.returncode}; see {workdir / 'agent.log'}"
                 )
+            _no_false_alarm()
             text = requests.get(f"{api}/metrics", timeout=2).text
             ready = _metric(text, "aiops_detector_series", 'state="ready"') or 0
             warming = _metric(text, "aiops_detector_series", 'state="warming"')
             return ready >= 2 and warming == 0
 
+        def _no_false_alarm() -> None:
+            """The service is healthy until the fault: an incident now is a false alarm, and the demo
+            says so instead of carrying on as if it had not happened."""
+            opened = requests.get(f"{api}/api/v1/incidents", timeout=2).json()
+            if opened:
+                first = opened[-1]
+                raise StartupError(
+                    f"false alarm: the agent opened incident #{first['id']} ({first['title']}) before any "
+                    "fault was injected"
+                )
+
         say("waiting for the agent's detectors to learn the service's normal behaviour")
         wait_until(warm, 90, "detectors to warm up", interval=0.5)
+        _no_false_alarm()
 
         say("injecting a fault: the service's workers get stuck (slow, failing requests)")
         t_fault = time.time()

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import random
 import threading
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -40,7 +40,7 @@ class DemoService:
         self.fault = False
         self.lock = threading.Lock()
         self.stop = threading.Event()
-        self.log = _request_log(log_file)
+        self.log = RequestLog(log_file) if log_file else None
 
     def simulate(self) -> None:
         """Record synthetic requests at a steady rate, slow and failing while faulted."""
@@ -59,16 +59,18 @@ class DemoService:
             if self.log is not None:
                 worker = self.rng.randrange(8)
                 path = self.rng.choice(("/api/items", "/api/cart", "/api/checkout"))
-                if code == "500":
-                    self.log.error(
-                        "[worker-%d] demo.web: request %s failed: worker pool stuck, upstream timeout "
-                        "after %dms",
-                        worker,
-                        path,
-                        seconds * 1000,
+                # Every request gets an access line; stuck workers also log an error line of their own
+                # (a rare healthy 500 is only an access line, so a calm log holds no error template).
+                ms = int(seconds * 1000)
+                self.log.write("INFO", f"[worker-{worker}] demo.web: GET {path} {code} {ms}ms")
+                if fault and code == "500":
+                    self.log.write(
+                        "ERROR",
+                        f"[worker-{worker}] demo.web: request {path} failed: worker pool stuck, "
+                        f"upstream timeout after {ms}ms",
                     )
-                else:
-                    self.log.info("[worker-%d] demo.web: GET %s 200 %dms", worker, path, seconds * 1000)
+        if self.log is not None:
+            self.log.close()
 
     def set_fault(self, on: bool) -> None:
         with self.lock:
@@ -78,17 +80,19 @@ class DemoService:
             self.recycles.inc()
 
 
-def _request_log(path: str | None) -> logging.Logger | None:
-    """A request log in a classic `date time LEVEL [thread] component: message` format."""
-    if path is None:
-        return None
-    logger = logging.getLogger(f"demo.requests.{path}")
-    logger.propagate = False
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    return logger
+class RequestLog:
+    """A request log in a classic `date time LEVEL [thread] component: message` format, one line per
+    write (no logging-module handler: several services in one test process must not share one)."""
+
+    def __init__(self, path: str):
+        self._file = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - closed by close()
+
+    def write(self, level: str, message: str) -> None:
+        now = datetime.now()
+        self._file.write(f"{now:%Y-%m-%d %H:%M:%S},{now.microsecond // 1000:03d} {level} {message}\n")
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def make_handler(svc: DemoService) -> type[BaseHTTPRequestHandler]:

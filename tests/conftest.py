@@ -56,8 +56,8 @@ class DemoExporter:
         self.server.server_close()
 
 
-def start_exporter(rps: float = 50.0) -> DemoExporter:
-    svc = DemoService(rps=rps, seed=7)
+def start_exporter(rps: float = 50.0, log_file: Path | None = None) -> DemoExporter:
+    svc = DemoService(rps=rps, seed=7, log_file=str(log_file) if log_file else None)
     server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(svc))
     threading.Thread(target=svc.simulate, daemon=True).start()
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -68,6 +68,7 @@ def start_exporter(rps: float = 50.0) -> DemoExporter:
 class PromStack:
     exporter: DemoExporter
     url: str
+    request_log: Path | None = None  # the exporter's request log (private stacks only)
 
 
 @pytest.fixture(scope="session")
@@ -83,11 +84,12 @@ def prometheus_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PromS
 
 @pytest.fixture
 def private_stack(tmp_path: Path) -> Iterator[PromStack]:
-    """Like prometheus_stack, but for one test alone: its exporter may be faulted."""
+    """Like prometheus_stack, but for one test alone: its exporter may be faulted, and writes a request log."""
     require(prometheus_binary() is not None, "prometheus (Debian package)")
-    exporter = start_exporter()
+    request_log = tmp_path / "demo-service.requests.log"
+    exporter = start_exporter(log_file=request_log)
     proc, url = start_prometheus(tmp_path / "prometheus", {"demo": [exporter.address]})
-    yield PromStack(exporter, url)
+    yield PromStack(exporter, url, request_log)
     proc.stop()
     exporter.stop()
 

@@ -46,6 +46,8 @@ def test_shipped_demo_config_repairs_a_fault_end_to_end(private_stack: PromStack
         "AIOPS_PROMETHEUS_URL": private_stack.url,
         "AIOPS_STORE_URL": f"sqlite:///{tmp_path / 'aiops.db'}",
         "AIOPS_API_LISTEN": f"127.0.0.1:{port}",
+        "AIOPS_DEMO_LOG": str(private_stack.request_log),
+        "AIOPS_STATE_DIR": str(tmp_path / "state"),
     }
     app = AgentApp(
         load_config(ROOT / "config" / "demo" / "agent.yaml", env=env), registry=CollectorRegistry()
@@ -95,7 +97,12 @@ def test_shipped_demo_config_repairs_a_fault_end_to_end(private_stack: PromStack
 
         detail = requests.get(f"{api}/api/v1/incidents/{incident.id}", timeout=2).json()
         assert detail["changes"][0]["runs"][0]["status"] == "successful"
-        assert {s["detector"] for s in detail["signals"]} & {"robust", "static"}
+        assert {s["detector"] for s in detail["signals"]} & {"ensemble", "static"}
+        # The request log's error burst joined the same incident as the metric signals, with evidence.
+        burst = next(s for s in detail["signals"] if s["name"] == "log_error_burst")
+        assert burst["evidence"]["count"] >= 10
+        assert any("worker pool stuck" in line for line in burst["evidence"]["samples"])
+        assert (tmp_path / "state" / "demo_requests.position.json").exists()
         metrics = requests.get(f"{api}/metrics", timeout=2).text
         assert 'aiops_changes_total{outcome="succeeded"} 1.0' in metrics
         assert (
