@@ -71,7 +71,8 @@ class DetectorBank(Slots):
         self.members = tuple(members)
         if materiality < 0:
             raise ValueError("materiality must be >= 0")
-        self.second_weight, self.floor, self.scale, self.materiality = second_weight, floor, scale, materiality
+        self.second_weight, self.floor = second_weight, floor
+        self.scale, self.materiality = scale, materiality
         self.level = EWLevel(n, **(level or {}))
         self.loglevel = LogLevel(n, **(level or {})) if "loglevel" in members else None
         self.seasonal = DailyProfile(n, **(seasonal or {})) if "seasonal" in members else None
