@@ -391,3 +391,43 @@ def test_detect_with_an_unknown_detector_lists_the_known_ones(tmp_path: Path) ->
     for known in ("robust", "river_gaussian", "hst", "default", "ensemble", "shift"):
         assert known in result.stderr
     assert not (tmp_path / "out" / "a.csv").exists()
+
+
+# ---------------------------------------------------------------- logs parse
+
+
+def test_logs_parse_groups_lines_into_templates(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    kinds = [
+        lambda i: f"Connection from 10.0.{i % 7}.{i % 250} closed after {rng.randint(1, 900)} ms",
+        lambda i: f"Job {rng.randint(1000, 9999)} finished: wrote {rng.randint(1, 50)} MB to /data/part-{i}",
+        lambda i: f"User alice{i} logged in",
+    ]
+    truth = [rng.randrange(3) for _ in range(300)]
+    src = tmp_path / "app.log"
+    src.write_text(
+        "".join(
+            f"2026-03-01 12:00:{i % 60:02d} INFO worker-{i % 4}: {kinds[k](i)}\n" for i, k in enumerate(truth)
+        )
+    )
+    out = tmp_path / "parsed" / "app.csv"
+    result = aiops("logs", "parse", src, "--out", out)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+    assert "300 lines, 3 templates" in result.stderr
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["LineId"]) for r in rows] == list(range(1, 301))
+    groups: dict[int, set[str]] = {}
+    for k, r in zip(truth, rows, strict=True):
+        groups.setdefault(k, set()).add(r["EventId"])
+    assert all(len(ids) == 1 for ids in groups.values()) and len(set.union(*groups.values())) == 3
+    templates = {r["EventTemplate"] for r in rows}
+    assert "Connection from <*> closed after <*>" in templates  # a unit joins the value before it
+
+
+def test_logs_parse_of_a_missing_file_fails_cleanly(tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    result = aiops("logs", "parse", tmp_path / "nope.log", "--out", out)
+    assert result.exit_code == 2 and "nope.log" in result.stderr
+    assert not out.exists()
