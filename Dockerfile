@@ -1,5 +1,6 @@
 # The image SRE teams deploy. Mount your configuration at /etc/aiops (agent.yaml, services.yaml,
-# rules.yaml) and a volume at /var/lib/aiops for the SQLite store (or point AIOPS_STORE_URL at PostgreSQL).
+# rules.yaml) and a volume at /var/lib/aiops for the SQLite store (or point AIOPS_STORE_URL at PostgreSQL)
+# and the log sources' positions and templates. Mount the logs to tail read-only where log_sources point.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -31,6 +32,7 @@ RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/aiops aiops \
 USER aiops
 WORKDIR /var/lib/aiops
 ENV AIOPS_STORE_URL=sqlite:////var/lib/aiops/aiops.db \
+    AIOPS_STATE_DIR=/var/lib/aiops/state \
     AIOPS_API_LISTEN=0.0.0.0:8080 \
     AIOPS_CATALOG=/opt/aiops/runbooks/catalog.yaml
 VOLUME ["/var/lib/aiops"]
