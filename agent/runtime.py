@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from agent.clock import Clock
 from agent.config import Config
@@ -36,6 +37,7 @@ from integrations.logs.records import LogSource
 from integrations.prometheus import PrometheusClient, RangeCursor
 
 log = logging.getLogger("aiops")
+T = TypeVar("T")
 AGENT = Actor.AGENT.value
 SERIES_IDLE = timedelta(hours=1)
 
@@ -128,20 +130,12 @@ class Agent:
         source = f"prometheus:{query.name}"
         if skipped:
             log.warning("%s: %.0fs of history beyond max_backfill skipped (not judged)", source, skipped)
-        self.metrics.polls.labels(source=source).inc()
-        t0 = time.perf_counter()
-        try:
-            batch = self.prometheus.query_range(query.promql, start, end, cursor.step)
-        except IntegrationError as e:
-            self.metrics.poll_errors.labels(source=source).inc()
-            self.metrics.source_up.labels(source=source).set(0)
-            self.health.failure(source, str(e))
+        batch = self._fetch(
+            source, now, lambda: self.prometheus.query_range(query.promql, start, end, cursor.step)
+        )
+        if batch is None:
             return
-        finally:
-            self.metrics.poll_seconds.labels(source=source).observe(time.perf_counter() - t0)
         cursor.advance(end)
-        self.health.success(source, now)
-        self.metrics.source_up.labels(source=source).set(1)
         with self.lock:
             t1 = time.perf_counter()
             detected = self.detection.process(query, batch)
@@ -164,19 +158,10 @@ class Agent:
         """One poll of one log source: new lines mined and judged, signals correlated, then committed."""
         source = f"logs:{pipeline.name}"
         now = self.clock.now()
-        self.metrics.polls.labels(source=source).inc()
-        t0 = time.perf_counter()
-        try:
-            result, batch = pipeline.poll(now)
-        except (IntegrationError, OSError) as e:
-            self.metrics.poll_errors.labels(source=source).inc()
-            self.metrics.source_up.labels(source=source).set(0)
-            self.health.failure(source, str(e))
+        polled = self._fetch(source, now, lambda: pipeline.poll(now), (IntegrationError, OSError))
+        if polled is None:
             return
-        finally:
-            self.metrics.poll_seconds.labels(source=source).observe(time.perf_counter() - t0)
-        self.health.success(source, now)
-        self.metrics.source_up.labels(source=source).set(1)
+        result, batch = polled
         self.metrics.samples.labels(source=source).inc(result.lines)
         with self.lock:
             for sig in result.onsets:
@@ -186,6 +171,30 @@ class Agent:
                 self.correlator.observe(sig, now)
             self._commit(now)
         pipeline.commit(batch, result.new_templates)
+
+    def _fetch(
+        self,
+        source: str,
+        now: datetime,
+        fetch: Callable[[], T],
+        errors: tuple[type[Exception], ...] = (IntegrationError,),
+    ) -> T | None:
+        """One read of a source with its bookkeeping: poll counters and timing, and source health. A
+        failure returns None: it is reported as the source being down, never judged as data."""
+        self.metrics.polls.labels(source=source).inc()
+        t0 = time.perf_counter()
+        try:
+            result = fetch()
+        except errors as e:
+            self.metrics.poll_errors.labels(source=source).inc()
+            self.metrics.source_up.labels(source=source).set(0)
+            self.health.failure(source, str(e))
+            return None
+        finally:
+            self.metrics.poll_seconds.labels(source=source).observe(time.perf_counter() - t0)
+        self.health.success(source, now)
+        self.metrics.source_up.labels(source=source).set(1)
+        return result
 
     def housekeeping(self) -> None:
         """Time-driven work: quiet-period resolution, SLA checks, approvals made elsewhere, gauges."""

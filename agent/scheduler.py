@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, JobEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -26,30 +28,24 @@ def build_scheduler(agent: Agent, config: Config) -> BackgroundScheduler:
         timezone=UTC,
     )
     now = datetime.now(UTC)
+
+    def poll_every(interval: timedelta, job: Callable[[Any], None], arg: Any, key: str) -> None:
+        seconds = interval.total_seconds()
+        scheduler.add_job(
+            job,
+            "interval",
+            seconds=seconds,
+            args=[arg],
+            id=key,
+            name=key.replace(":", " ", 1),
+            next_run_time=now,
+            misfire_grace_time=max(1, int(seconds)),
+        )
+
     for q in a.queries:
-        interval = (q.interval or a.prometheus.poll_interval).total_seconds()
-        scheduler.add_job(
-            agent.poll_query,
-            "interval",
-            seconds=interval,
-            args=[q],
-            id=f"poll:{q.name}",
-            name=f"poll {q.name}",
-            next_run_time=now,
-            misfire_grace_time=max(1, int(interval)),
-        )
+        poll_every(q.interval or a.prometheus.poll_interval, agent.poll_query, q, f"poll:{q.name}")
     for pipeline in agent.log_pipelines:
-        interval = pipeline.config.interval.total_seconds()
-        scheduler.add_job(
-            agent.poll_logs,
-            "interval",
-            seconds=interval,
-            args=[pipeline],
-            id=f"logs:{pipeline.name}",
-            name=f"logs {pipeline.name}",
-            next_run_time=now,
-            misfire_grace_time=max(1, int(interval)),
-        )
+        poll_every(pipeline.config.interval, agent.poll_logs, pipeline, f"logs:{pipeline.name}")
     scheduler.add_job(
         agent.housekeeping,
         "interval",
