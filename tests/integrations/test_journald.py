@@ -19,6 +19,7 @@ from integrations.logs.journald import JournaldSource
 from integrations.logs.records import LogBatch, LogRecord
 from tests.conftest import require
 from tests.support.journal import START_US, Journal, journal_remote_available
+from tests.support.logsources import drain
 
 pytestmark = pytest.mark.integration
 
@@ -46,17 +47,6 @@ def make_source(journal: Journal) -> MakeSource:
 def lines(batch: LogBatch | list[LogRecord]) -> list[str]:
     records = batch.records if isinstance(batch, LogBatch) else batch
     return [r.line for r in records]
-
-
-def drain(source: JournaldSource, limit: int) -> list[LogRecord]:
-    got: list[LogRecord] = []
-    while True:
-        batch = source.read(limit)
-        if not batch.records:
-            return got
-        assert len(batch.records) <= limit
-        got += batch.records
-        source.commit(batch)
 
 
 def test_first_start_reads_only_entries_written_after_it(journal: Journal, make_source: MakeSource) -> None:

@@ -22,6 +22,7 @@ from integrations.logs.loki import LokiSource
 from integrations.logs.records import LogRecord
 from tests.integrations.conftest import StartPeer
 from tests.support.fake_loki import FakeLoki
+from tests.support.logsources import drain
 from tests.support.recording_http import RecordingServer, Reply
 
 pytestmark = pytest.mark.integration
@@ -79,18 +80,6 @@ def seen(records: list[LogRecord]) -> list[tuple[float | None, str, str]]:
 
 def sent(server: RecordingServer) -> list[dict[str, str]]:
     return [dict(parse_qsl(urlsplit(r.path).query)) for r in server.requests]
-
-
-def drain(source: LokiSource, limit: int) -> list[LogRecord]:
-    """Read and commit until a read comes back empty."""
-    got: list[LogRecord] = []
-    while True:
-        batch = source.read(limit)
-        if not batch.records:
-            return got
-        assert len(batch.records) <= limit
-        got += batch.records
-        source.commit(batch)
 
 
 # ------------------------------------------------------------------ positions and polling
