@@ -25,6 +25,7 @@ from agent.scheduler import build_scheduler
 from agent.store import Store
 from agent.store.engine import redact_db_url
 from integrations.ansible import AnsibleRunner
+from integrations.logs.records import LogSource
 from integrations.notify import SINKS
 from integrations.prometheus import PrometheusClient
 
@@ -41,6 +42,19 @@ class AgentApp:
         self.registry = registry or CollectorRegistry()
         self.metrics = AgentMetrics(self.registry)
         self.store = Store.open(a.store.url)
+        self.sources: list[LogSource] = []
+        try:
+            self._build(config)
+        except BaseException:
+            self._close()
+            raise
+        self._server: uvicorn.Server | None = None
+        self._server_thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._started = False
+
+    def _build(self, config: Config) -> None:
+        a = config.agent
         self.health = SourceHealth()
         p = a.prometheus
         self.prometheus = PrometheusClient(
@@ -60,7 +74,8 @@ class AgentApp:
         self.notifier = Notifier(routes, self.metrics)
         data_dir = Path(a.remediation.data_dir) if a.remediation.data_dir else None
         base = config.agent_file.parent
-        sources = [(ls, build_source(ls, base, config.state_dir)) for ls in a.log_sources]
+        for ls in a.log_sources:
+            self.sources.append(build_source(ls, base, config.state_dir))
         self.agent = Agent(
             config,
             self.store,
@@ -70,13 +85,9 @@ class AgentApp:
             self.metrics,
             self.clock,
             self.health,
-            sources,
+            list(zip(a.log_sources, self.sources, strict=True)),
         )
         self.scheduler = build_scheduler(self.agent, config)
-        self._server: uvicorn.Server | None = None
-        self._server_thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._started = False
 
     def readiness(self) -> dict[str, Any]:
         store_ok = self.store.ping()
@@ -138,7 +149,7 @@ class AgentApp:
     def stop(self) -> None:
         """Stop polling, let running remediations finish or cancel them after the grace period, then close."""
         if not self._started:
-            self.store.close()
+            self._close()
             return
         self._started = False
         log.info("aiops agent stopping")
@@ -149,8 +160,13 @@ class AgentApp:
             self._server.should_exit = True
             if self._server_thread is not None:
                 self._server_thread.join(10)
-        self.store.close()
+        self._close()
         log.info("aiops agent stopped")
+
+    def _close(self) -> None:
+        for source in self.sources:
+            source.close()
+        self.store.close()
 
     def request_stop(self, *_: Any) -> None:
         self._stop.set()

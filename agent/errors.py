@@ -34,6 +34,10 @@ class StoreError(AiopsError):
     """The incident store cannot be used as it is (unreachable, or a schema newer than this agent)."""
 
 
+class StateError(AiopsError):
+    """State the agent saved for itself (a log source's position or templates) cannot be read back."""
+
+
 class NotFound(AiopsError):
     """A record the user named does not exist."""
 

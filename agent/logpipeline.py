@@ -14,6 +14,7 @@ from typing import Any
 
 from agent.config.models import LogSourceConfig
 from agent.domain import Severity, Signal, SignalClear, fingerprint
+from agent.errors import StateError
 from agent.topology import UNMAPPED, ServiceMap
 from detectors.logs.miner import LogMiner
 from detectors.logs.signals import (
@@ -78,13 +79,17 @@ class LogPipeline:
         return self.state_dir / f"{self.config.name}.templates.json"
 
     def position_file(self) -> Path:
-        return self.state_dir / f"{self.config.name}.position.json"
+        return position_file(self.config, self.state_dir)
 
     def _load_miner(self) -> LogMiner:
-        state = load_json(self.templates_file())
-        if state is None:
-            return LogMiner()
-        miner = LogMiner.from_state(state)
+        path = self.templates_file()
+        try:
+            state = load_json(path)
+            if state is None:
+                return LogMiner()
+            miner = LogMiner.from_state(state)
+        except (ValueError, KeyError, TypeError) as e:
+            raise unreadable_state(path, "templates", e) from None
         log.info("log source %s: %d templates restored", self.config.name, len(miner.drain.id_to_cluster))
         return miner
 
@@ -150,5 +155,21 @@ class LogPipeline:
 
 def resume_position(config: LogSourceConfig, state_dir: Path) -> dict[str, Any] | None:
     """The saved position of a source, for its constructor."""
-    data = load_json(state_dir / f"{config.name}.position.json")
+    path = position_file(config, state_dir)
+    try:
+        data = load_json(path)
+    except ValueError as e:
+        raise unreadable_state(path, "position", e) from None
     return data if isinstance(data, dict) else None
+
+
+def position_file(config: LogSourceConfig, state_dir: Path) -> Path:
+    return state_dir / f"{config.name}.position.json"
+
+
+def unreadable_state(path: Path, what: str, error: Exception) -> StateError:
+    """Never silently start over: a lost position re-reads or skips lines, lost templates change ids."""
+    return StateError(
+        f"{path}: cannot read this log source's saved {what} ({type(error).__name__}: {error}); "
+        "move the file away to start the source afresh"
+    )

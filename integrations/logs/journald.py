@@ -100,6 +100,9 @@ class JournaldSource:
         """The committed cursor; `{}` before the first read, which means "start at the tail" again."""
         return {} if self._committed is None else {"cursor": self._committed}
 
+    def close(self) -> None:
+        """Nothing stays open between reads: each one is a journalctl run of its own."""
+
     def _tail_cursor(self) -> str:
         """The cursor of the newest matching entry, or "" (read from the start) when there is none yet."""
         newest = self._journalctl(["--lines=1", "--output-fields=MESSAGE"], 1)

@@ -45,3 +45,6 @@ class LogSource(Protocol):
     def commit(self, batch: LogBatch) -> None: ...
 
     def checkpoint(self) -> dict[str, Any]: ...
+
+    def close(self) -> None:
+        """Release descriptors and sessions; the committed position is kept."""

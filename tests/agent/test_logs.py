@@ -18,6 +18,7 @@ from agent.app import AgentApp
 from agent.clock import ManualClock
 from agent.config import load_config
 from agent.domain import Severity, Signal
+from agent.errors import StateError
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -98,7 +99,7 @@ class Rig:
         return self.registry.get_sample_value(name, labels) or 0.0
 
     def close(self) -> None:
-        self.app.store.close()
+        self.app.stop()  # never started: closes the log source and the store
 
 
 @pytest.fixture
@@ -226,3 +227,23 @@ def test_garbage_and_huge_lines_do_not_stop_the_source(rig: Rig) -> None:
     assert (
         rig.counted("aiops_samples_processed_total", source="logs:web_log") == 3 * 20 + 5
     )  # garbage, huge, two empty, one normal
+
+
+@pytest.mark.parametrize(
+    ("file", "content"),
+    [
+        ("web_log.templates.json", "{not json"),
+        ("web_log.templates.json", '{"version": 7}'),
+        ("web_log.position.json", "[truncated"),
+        ("web_log.position.json", '{"version": 1, "files": [{"path": "x"}]}'),
+    ],
+)
+def test_unreadable_saved_state_stops_the_start_naming_the_file(
+    config_dir: Path, file: str, content: str
+) -> None:
+    """Starting over silently would re-read or skip lines and renumber templates: refuse, and say how."""
+    state = config_dir / "state"
+    state.mkdir()
+    (state / file).write_text(content)
+    with pytest.raises(StateError, match=f"{state / file}: cannot read .* move the file away"):
+        Rig(config_dir, ManualClock(T0))
