@@ -436,3 +436,44 @@ def test_parse_duration_refuses(text: str | int | bool) -> None:
 def test_format_duration(td: timedelta, text: str) -> None:
     assert format_duration(td) == text
     assert parse_duration(text) == td
+
+
+def test_log_source_schema_errors_name_their_lines(cfg: ConfigDir) -> None:
+    cfg.edit(
+        cfg.agent,
+        "log_sources: []",
+        "log_sources:\n"
+        "  - name: no_paths\n"
+        "    type: file\n"
+        "  - name: web\n"
+        "    type: loki\n"
+        "    url: http://loki:3100\n"
+        "    query: '{job=\"web\"}'\n"
+        "    intervall: 5s\n"
+        "    delay: soon\n",
+    )
+    issues = cfg.issues()
+    assert "a file source needs paths" in find(issues, "log_sources[0]").message
+    assert find(issues, "log_sources[1].intervall").line == line_of(cfg.agent, "intervall")
+    assert "unknown key" in find(issues, "log_sources[1].intervall").message
+    assert "invalid duration 'soon'" in find(issues, "log_sources[1].delay").message
+
+
+def test_log_source_cross_references(cfg: ConfigDir) -> None:
+    cfg.edit(
+        cfg.agent,
+        "log_sources: []",
+        "log_sources:\n"
+        "  - {name: app, type: file, paths: [a.log], service: nobody}\n"
+        "  - {name: app, type: file, paths: [b.log]}\n"
+        "  - {name: demo_latency_p99, type: journald}\n",
+    )
+    issues = cfg.issues()
+    assert "unknown service 'nobody'" in find(issues, "log_sources[0].service").message
+    assert "used more than once" in find(issues, "log_sources[1].name").message
+    assert "also a query name" in find(issues, "log_sources[2].name").message
+
+
+def test_rules_may_match_log_signals(cfg: ConfigDir) -> None:
+    cfg.edit(cfg.rules, "signals: [demo_latency_p99, demo_error_ratio]", "signals: [log_error_burst]")
+    assert cfg.load().rules[0].match.signals == ["log_error_burst"]
