@@ -51,6 +51,11 @@ class ChangeRepo:
                 q = q.where(Change.incident_id == incident_id)
             return list(s.exec(q.order_by(col(Change.id).desc()).limit(limit)).all())
 
+    def created_between(self, since: datetime, until: datetime) -> builtins.list[Change]:
+        with Session(self.engine) as s:
+            q = select(Change).where(col(Change.created_at) >= since, col(Change.created_at) <= until)
+            return list(s.exec(q.order_by(col(Change.id))).all())
+
     def transition(
         self, change_id: int, allowed_from: Iterable[ChangeStatus], to: ChangeStatus, **fields: Any
     ) -> bool:

@@ -142,6 +142,11 @@ class IncidentRepo:
             )
             return list(s.exec(q).all())
 
+    def opened_between(self, since: datetime, until: datetime) -> builtins.list[Incident]:
+        with Session(self.engine) as s:
+            q = select(Incident).where(col(Incident.opened_at) >= since, col(Incident.opened_at) <= until)
+            return list(s.exec(q.order_by(col(Incident.opened_at), col(Incident.id))).all())
+
     def signals(self, incident_id: int) -> builtins.list[SignalRecord]:
         with Session(self.engine) as s:
             q = (
