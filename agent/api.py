@@ -18,6 +18,7 @@ from agent.clock import Clock
 from agent.config.models import ApiConfig
 from agent.errors import InvalidTransition, NotFound
 from agent.store import Store
+from integrations.alertmanager import ExternalAlert, WebhookPayload
 
 _RANK = {"viewer": 0, "operator": 1, "admin": 2}
 
@@ -34,6 +35,7 @@ def create_app(
     readiness: Callable[[], dict[str, Any]],
     on_approved: Callable[[int], object] = lambda change_id: None,
     on_acknowledge: Callable[[int, str, str], object] | None = None,
+    on_alerts: Callable[[list[ExternalAlert], str], tuple[int, int]] | None = None,
 ) -> FastAPI:
     app = FastAPI(title="aiops-agent", version="1", docs_url="/docs", redoc_url=None)
     tokens = [(t.token.get_secret_value().encode(), t.name, t.role) for t in api.tokens]
@@ -106,6 +108,16 @@ def create_app(
         note = body.note if body and body.note else "acknowledged"
         on_acknowledge(incident_id, f"api:{actor}", note)
         return views.incident_summary(store.incidents.get(incident_id))
+
+    @app.post("/api/v1/alerts")
+    def receive_alerts(
+        payload: WebhookPayload, actor: Annotated[str, Depends(require("operator"))]
+    ) -> dict[str, int]:
+        """Alertmanager's webhook receiver (`webhook_configs` with `http_config.authorization`)."""
+        if on_alerts is None:
+            raise HTTPException(503, "receiving alerts needs the running agent")
+        firing, resolved = on_alerts(payload.records(), f"api:{actor}")
+        return {"firing": firing, "resolved": resolved}
 
     @app.get("/api/v1/changes")
     def list_changes(

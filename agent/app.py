@@ -132,6 +132,7 @@ class AgentApp:
             self.readiness,
             on_approved=self.agent.remediator.submit,
             on_acknowledge=self.agent.acknowledge,
+            on_alerts=self.agent.receive_alerts,
         )
         config = uvicorn.Config(
             app, host=host.strip("[]"), port=int(port), log_level="warning", access_log=False

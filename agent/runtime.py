@@ -10,6 +10,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from agent.alerts import SOURCE as ALERTS_SOURCE
+from agent.alerts import to_signals
 from agent.clock import Clock
 from agent.config import Config
 from agent.config.models import LogSourceConfig, QueryConfig
@@ -31,6 +33,7 @@ from agent.store import Store
 from agent.store.tables import Change
 from agent.topology import ServiceMap
 from agent.verification import Verifier
+from integrations.alertmanager import ExternalAlert
 from integrations.ansible import AnsibleRunner
 from integrations.errors import IntegrationError
 from integrations.logs.records import LogSource
@@ -234,6 +237,21 @@ class Agent:
         with self.lock:
             self.correlator.remediation_failed(change.incident_id, at, reason)
             self._commit(at)
+
+    def receive_alerts(self, alerts: list[ExternalAlert], actor: str) -> tuple[int, int]:
+        """Alerts pushed by Alertmanager join correlation like the agent's own signals; returns how
+        many were firing and how many resolved."""
+        signals, clears = to_signals(alerts, self.services)
+        with self.lock:
+            now = self.clock.now()
+            for sig in signals:
+                self.metrics.signals.labels(source=ALERTS_SOURCE, severity=sig.severity.value).inc()
+                self.correlator.observe(sig, now)
+            for clear in clears:
+                self.correlator.clear(clear)
+            self._commit(now)
+        log.info("alertmanager (%s): %d firing, %d resolved", actor, len(signals), len(clears))
+        return len(signals), len(clears)
 
     def acknowledge(self, incident_id: int, actor: str, reason: str) -> IncidentState:
         """A human takes the incident (stops the acknowledge SLA clock); raises NotFound or InvalidTransition."""

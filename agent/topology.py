@@ -30,6 +30,9 @@ class ServiceMap:
         ]
         self._deps = {s.name: set(s.depends_on) for s in services.services}
 
+    def known(self, service: str) -> bool:
+        return service in self._services
+
     def service_for(self, labels: Mapping[str, str]) -> str | None:
         for name, exact, regex in self._selectors:
             if all(labels.get(k) == v for k, v in exact.items()) and all(

@@ -247,6 +247,12 @@ class LogSourceConfig(Model):
         return self
 
 
+class AlertmanagerConfig(Model):
+    """Alerts pushed to POST /api/v1/alerts; `alertnames` are the ones rules may match by name."""
+
+    alertnames: list[Name] = []
+
+
 class StoreConfig(Model):
     url: str = "sqlite:///aiops.db"
 
@@ -263,6 +269,7 @@ class AgentConfig(Model):
     prometheus: PrometheusConfig = PrometheusConfig()
     queries: list[QueryConfig] = []
     log_sources: list[LogSourceConfig] = []
+    alertmanager: AlertmanagerConfig = AlertmanagerConfig()
     state_dir: str = "var/state"
     detectors: dict[str, DetectorProfile] = {"default": DetectorProfile(kind="ensemble")}
     detection: DetectionConfig = DetectionConfig()

@@ -167,7 +167,8 @@ def _check_catalog(config: Config, src: yamlsrc.Source) -> list[ConfigIssue]:
 def _check_rules(config: Config, src: yamlsrc.Source) -> list[ConfigIssue]:
     out = []
     services = {s.name for s in config.services.services}
-    signals = {q.name for q in config.agent.queries} | set(LOG_SIGNALS)
+    a = config.agent
+    signals = {q.name for q in a.queries} | set(LOG_SIGNALS) | set(a.alertmanager.alertnames)
     dup = _duplicates(r.name for r in config.rules)
     for i, rule in enumerate(config.rules):
         at = ("rules", i)
@@ -180,7 +181,11 @@ def _check_rules(config: Config, src: yamlsrc.Source) -> list[ConfigIssue]:
             if sig not in signals:
                 known = ", ".join(sorted(signals))
                 out.append(
-                    src.issue((*at, "match", "signals", j), f"no signal named {sig!r} (known: {known})")
+                    src.issue(
+                        (*at, "match", "signals", j),
+                        f"no signal named {sig!r} (known: {known}; an Alertmanager alert's name goes "
+                        "under alertmanager.alertnames in agent.yaml)",
+                    )
                 )
         rb = config.catalog.runbooks.get(rule.runbook)
         if rb is None:

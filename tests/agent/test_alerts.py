@@ -1,0 +1,243 @@
+"""Alertmanager's webhook into the agent: the real agent (not started), its API app, a real SQLite store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
+
+from agent.alerts import severity_of, to_signals
+from agent.api import create_app
+from agent.app import AgentApp
+from agent.clock import ManualClock
+from agent.config import load_config
+from agent.config.models import Service, ServicesFile
+from agent.domain import Severity
+from agent.topology import ServiceMap
+from integrations.alertmanager import ExternalAlert
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+OPERATOR = "operator-token-0123456789abcdef"
+VIEWER = "viewer-token-0123456789abcdef"
+
+AGENT_YAML = f"""\
+dry_run: true
+store:
+  url: sqlite:///{{dir}}/aiops.db
+prometheus:
+  url: http://127.0.0.1:9
+alertmanager:
+  alertnames: [DemoHighLatency]
+api:
+  tokens:
+    - {{{{name: alertmanager, role: operator, token: {OPERATOR}}}}}
+    - {{{{name: dashboard, role: viewer, token: {VIEWER}}}}}
+services_file: {ROOT}/config/services.yaml
+rules_file: rules.yaml
+catalog_file: {ROOT}/runbooks/catalog.yaml
+"""
+
+RULES_YAML = """\
+rules:
+  - name: diagnose-latency-alert
+    match: {service: demo-web, signals: [DemoHighLatency]}
+    runbook: collect_diagnostics
+    params: {incident_id: "{incident.id}", service: "{service}", summary: "{labels.alertname}"}
+"""
+
+
+def alert(status: str = "firing", **labels: str) -> dict[str, Any]:
+    return {
+        "status": status,
+        "labels": {"alertname": "DemoHighLatency", "job": "demo", "severity": "critical", **labels},
+        "annotations": {"summary": "p99 above 500ms for 5m"},
+        "startsAt": (T0 - timedelta(minutes=5)).isoformat(),
+        "endsAt": T0.isoformat() if status == "resolved" else "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus:9090/graph?g0.expr=...",
+        "fingerprint": "0123456789abcdef",
+    }
+
+
+def payload(*alerts: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "version": "4",
+        "groupKey": '{}:{alertname="DemoHighLatency"}',
+        "status": alerts[0]["status"] if alerts else "firing",
+        "receiver": "aiops",
+        "groupLabels": {"alertname": "DemoHighLatency"},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "truncatedAlerts": 0,
+        "alerts": list(alerts),
+    }
+
+
+@dataclass
+class Rig:
+    app: AgentApp
+    client: TestClient
+
+    def post(self, body: Any, token: str | None = OPERATOR) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if isinstance(body, bytes):
+            headers["Content-Type"] = "application/json"
+            return self.client.post("/api/v1/alerts", content=body, headers=headers)
+        return self.client.post("/api/v1/alerts", json=body, headers=headers)
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    (tmp_path / "agent.yaml").write_text(AGENT_YAML.format(dir=tmp_path))
+    (tmp_path / "rules.yaml").write_text(RULES_YAML)
+    clock = ManualClock(T0)
+    app = AgentApp(load_config(tmp_path / "agent.yaml"), clock=clock, registry=CollectorRegistry())
+    app.agent.recover()
+    api = create_app(
+        app.store,
+        app.registry,
+        app.config.agent.api,
+        clock,
+        lambda: {"ready": True},
+        on_alerts=app.agent.receive_alerts,
+    )
+    with TestClient(api, raise_server_exceptions=False) as client:
+        yield Rig(app, client)
+    app.stop()
+
+
+def test_a_firing_alert_opens_an_incident_and_matches_a_rule(rig: Rig) -> None:
+    r = rig.post(payload(alert()))
+    assert (r.status_code, r.json()) == (200, {"firing": 1, "resolved": 0})
+    (incident,) = rig.app.store.incidents.list()
+    assert incident.service == "demo-web" and incident.priority == "P1"  # tier 1, critical
+    (sig,) = rig.app.store.incidents.signals(incident.id)
+    assert (sig.name, sig.source, sig.severity) == ("DemoHighLatency", "alertmanager", "critical")
+    assert sig.first_at == T0 - timedelta(minutes=5)
+    assert sig.evidence == {
+        "summary": "p99 above 500ms for 5m",
+        "generator_url": "http://prometheus:9090/graph?g0.expr=...",
+    }
+    (change,) = rig.app.store.changes.list(incident_id=incident.id)
+    assert change.rule == "diagnose-latency-alert" and change.params["summary"] == "DemoHighLatency"
+
+
+def test_redelivery_is_deduplicated_and_resolution_clears(rig: Rig) -> None:
+    rig.post(payload(alert()))
+    rig.post(payload(alert()))  # Alertmanager repeats firing alerts every group_interval
+    (incident,) = rig.app.store.incidents.list()
+    (sig,) = rig.app.store.incidents.signals(incident.id)
+    assert sig.count == 2 and sig.cleared_at is None
+    r = rig.post(payload(alert("resolved")))
+    assert r.json() == {"firing": 0, "resolved": 1}
+    (sig,) = rig.app.store.incidents.signals(incident.id)
+    assert sig.cleared_at == T0
+    assert len(rig.app.store.incidents.list()) == 1
+
+
+def test_alerts_of_one_service_join_one_incident(rig: Rig) -> None:
+    rig.post(
+        payload(alert(instance="a:80"), alert(alertname="DemoErrors", instance="a:80", severity="warning"))
+    )
+    (incident,) = rig.app.store.incidents.list()
+    names = sorted(s.name for s in rig.app.store.incidents.signals(incident.id))
+    assert names == ["DemoErrors", "DemoHighLatency"]
+
+
+@pytest.mark.parametrize(("token", "status"), [(None, 401), (VIEWER, 403), ("not-a-token-0123456789", 401)])
+def test_posting_alerts_needs_an_operator_token(rig: Rig, token: str | None, status: int) -> None:
+    assert rig.post(payload(alert()), token=token).status_code == status
+    assert rig.app.store.incidents.list() == []
+
+
+def _many() -> dict[str, Any]:
+    return payload(*[alert(instance=f"i{n}") for n in range(1001)])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"[]",
+        payload(),
+        payload({**alert(), "labels": {"job": "demo"}}),
+        payload({**alert(), "startsAt": "2026-03-01T12:00:00"}),
+        payload({**alert(), "status": "pending"}),
+        payload(alert(big="x" * 5000)),
+        _many(),
+    ],
+    ids=[
+        "not-json",
+        "not-an-object",
+        "no-alerts",
+        "no-alertname",
+        "naive-time",
+        "bad-status",
+        "huge",
+        "many",
+    ],
+)
+def test_malformed_payloads_are_422_and_change_nothing(rig: Rig, body: Any) -> None:
+    r = rig.post(body)
+    assert r.status_code == 422, r.text
+    assert rig.app.store.incidents.list() == []
+
+
+# ---------------------------------------------------------------- mapping, without the API
+
+
+def external(**labels: str) -> ExternalAlert:
+    return ExternalAlert("A", "firing", {"alertname": "A", **labels}, {}, T0, None, "")
+
+
+def test_service_comes_from_the_service_label_else_the_selectors() -> None:
+    services = ServiceMap(
+        ServicesFile.model_validate(
+            {
+                "services": [
+                    {"name": "web", "tier": 1, "selectors": [{"match": {"job": "nginx"}}]},
+                    Service(name="db", tier=2).model_dump(),
+                ]
+            }
+        )
+    )
+    named, selected, unknown, nothing = to_signals(
+        [
+            external(service="db", job="nginx"),
+            external(job="nginx"),
+            external(service="nope", job="nginx"),
+            external(),
+        ],
+        services,
+    )[0]
+    assert [s.service for s in (named, selected, unknown, nothing)] == ["db", "web", "web", "unmapped"]
+
+
+@pytest.mark.parametrize(
+    ("label", "severity"),
+    [
+        ("critical", Severity.CRITICAL),
+        ("PAGE", Severity.CRITICAL),
+        ("warning", Severity.WARNING),
+        ("info", Severity.INFO),
+        ("", Severity.WARNING),
+        ("whatever", Severity.WARNING),
+    ],
+)
+def test_severity_label(label: str, severity: Severity) -> None:
+    assert severity_of(external(severity=label)) == severity
+
+
+def test_label_values_stay_data() -> None:
+    hostile = "$(touch /tmp/pwned); {{ lookup('pipe', 'id') }}"
+    ((sig,), _) = to_signals([external(instance=hostile)], ServiceMap(ServicesFile(services=[])))
+    assert sig.labels["instance"] == hostile
+    json.dumps(dict(sig.labels))
