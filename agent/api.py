@@ -1,14 +1,16 @@
-"""The HTTP API (FastAPI): health, the agent's metrics, incidents, changes and problems.
+"""The HTTP API (FastAPI): health, the agent's metrics, incidents, changes and problems, and the review UI.
 
 Reads are open unless `api.read_requires_token` is set; writes need a bearer token whose role allows them.
 """
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, Field
 
@@ -21,6 +23,17 @@ from agent.store import Store
 from integrations.alertmanager import ExternalAlert, WebhookPayload
 
 _RANK = {"viewer": 0, "operator": 1, "admin": 2}
+UI_DIR = Path(__file__).parent / "ui"
+# The UI shows untrusted monitoring data: no inline script, nothing from elsewhere, no framing.
+UI_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
 
 
 class Decision(BaseModel):
@@ -73,6 +86,15 @@ def create_app(
     @app.exception_handler(InvalidTransition)
     def _conflict(request: Request, exc: InvalidTransition) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.middleware("http")
+    async def ui_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        if request.url.path.startswith("/ui"):
+            response.headers.update(UI_HEADERS)
+        return response
+
+    app.mount("/ui", StaticFiles(directory=UI_DIR, html=True), name="ui")
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

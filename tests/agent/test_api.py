@@ -342,3 +342,24 @@ def test_tokens_never_appear_in_responses(api: Api) -> None:
     for secret in ALL_SECRETS:
         assert all(secret not in str(a.details) + a.actor for a in api.store.audit.list())
         assert all(secret not in e.reason + e.actor for e in api.store.incidents.timeline(3))
+
+
+# ---------------------------------------------------------------- review UI
+
+
+def test_ui_is_served_with_a_strict_content_security_policy(api: Api) -> None:
+    r = api.call("GET", "/ui", follow_redirects=False)
+    assert r.status_code == 307 and r.headers["location"].endswith("/ui/")
+    page = api.call("GET", "/ui/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    assert "'unsafe-inline'" not in csp
+    assert page.headers["x-content-type-options"] == "nosniff"
+    # every script is a file of ours: nothing inline for an injected value to hide in
+    assert '<script src="app.js" defer></script>' in page.text
+    assert page.text.count("<script") == 1
+    script = api.call("GET", "/ui/app.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert "innerHTML" not in script.text and "insertAdjacentHTML" not in script.text
+    assert api.call("GET", "/ui/../agent/api.py").status_code == 404
