@@ -40,8 +40,9 @@ _LEARN_WAIT_POLLS = 10  # polls to wait for enough lines to learn a new source's
 
 @dataclass
 class LogPoll:
+    """What one poll found. Every log anomaly is an event of its own, so each signal is also an onset."""
+
     signals: list[Signal] = field(default_factory=list)
-    onsets: list[Signal] = field(default_factory=list)
     lines: int = 0
     new_templates: int = 0
 
@@ -110,9 +111,7 @@ class LogPipeline:
             ts = record.ts if record.ts is not None else now.timestamp()
             out.new_templates += match.new
             for anomaly in self.detector.observe(ts, record.line, match, record.level):
-                sig = self._signal(anomaly)
-                out.signals.append(sig)
-                out.onsets.append(sig)
+                out.signals.append(self._signal(anomaly))
         return out, batch
 
     def commit(self, batch: Any, new_templates: int) -> None:

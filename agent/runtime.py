@@ -167,9 +167,8 @@ class Agent:
         result, batch = polled
         self.metrics.samples.labels(source=source).inc(result.lines)
         with self.lock:
-            for sig in result.onsets:
-                log.info("log anomaly: %s on %s: %s", sig.name, sig.service, sig.details.get("template", ""))
             for sig in result.signals:
+                log.info("log anomaly: %s on %s: %s", sig.name, sig.service, sig.details.get("template", ""))
                 self.metrics.signals.labels(source="logs", severity=sig.severity.value).inc()
                 self.correlator.observe(sig, now)
             self._commit(now)
