@@ -64,6 +64,7 @@ class Correlator:
         state = inc.signals.get(sig.fingerprint)
         if state is None:
             inc.signals[sig.fingerprint] = SignalState.first(sig)
+            inc.title = _title(inc)
             self._entry(inc, now, "signal", f"new signal joined: {sig.describe()}", _evidence(sig))
             self._out.new_signals.append((inc.id, sig))
         else:
@@ -186,7 +187,7 @@ class Correlator:
             id=self.next_id,
             service=sig.service,
             signature=f"{sig.service}:{sig.name}",
-            title=f"{sig.name} anomalous on {sig.service}",
+            title="",
             status=IncidentStatus.OPEN,
             priority=a.priority,
             impact=a.impact,
@@ -198,6 +199,7 @@ class Correlator:
             resolve_due_at=resolve_due,
             signals={sig.fingerprint: SignalState.first(sig)},
         )
+        inc.title = _title(inc)
         self.next_id += 1
         self.incidents[inc.id] = inc
         self._out.opened.append(inc.id)
@@ -298,6 +300,17 @@ class Correlator:
     def _touch(self, inc: IncidentState, now: datetime) -> None:
         inc.updated_at = max(inc.updated_at, now)
         self._out.touched[inc.id] = inc
+
+
+def _title(inc: IncidentState, most: int = 3) -> str:
+    """What is anomalous, most severe first (then in order of arrival): a log anomaly that opened the
+    incident does not keep naming it once a critical metric signal has joined."""
+    names: list[str] = []
+    for s in sorted(inc.signals.values(), key=lambda s: (-s.severity.rank, s.first_at)):
+        if s.name not in names:
+            names.append(s.name)
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return f"{', '.join(names[:most])}{more} anomalous on {inc.service}"
 
 
 def _evidence(sig: Signal) -> dict[str, object]:

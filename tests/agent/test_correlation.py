@@ -546,3 +546,14 @@ def test_acknowledged_at_keeps_the_first_acknowledgement() -> None:
     inc.transition(S.REMEDIATING, T0 + minutes(2), "agent", "change #1")
     inc.transition(S.ACKNOWLEDGED, T0 + minutes(3), "agent", "change #1 failed")
     assert inc.acknowledged_at == T0 + minutes(1)
+
+
+def test_title_names_what_is_anomalous_most_severe_first(h: Harness) -> None:
+    inc = h.observe(name="log_new_template", severity=Severity.INFO)
+    assert inc.title == "log_new_template anomalous on web"
+    h.observe(name="latency", severity=Severity.WARNING)
+    h.observe(name="errors", severity=Severity.CRITICAL)
+    h.observe(name="latency", instance="b:80", severity=Severity.WARNING)  # a second series, same name
+    assert inc.title == "errors, latency, log_new_template anomalous on web"
+    h.observe(name="saturation", severity=Severity.INFO)
+    assert inc.title == "errors, latency, log_new_template and 1 more anomalous on web"
