@@ -40,7 +40,7 @@ _LEARN_WAIT_POLLS = 10  # polls to wait for enough lines to learn a new source's
 
 @dataclass
 class LogPoll:
-    """What one poll found. Every log anomaly is an event of its own, so each signal is also an onset."""
+    """What one poll found. Every log anomaly is an event of its own: each signal is also its onset."""
 
     signals: list[Signal] = field(default_factory=list)
     lines: int = 0
@@ -98,11 +98,11 @@ class LogPipeline:
         """Read and judge new lines; returns the result and a token to pass to `commit` once the
         result is safely recorded."""
         batch = self.source.read(self.config.max_lines_per_poll)
-        out = LogPoll(lines=len(batch.records))
         learning = self.miner.header.style is None
         if learning and len(batch.records) < self.miner.learn_lines and self._waited < _LEARN_WAIT_POLLS:
             self._waited += 1  # not committed: the same lines come back, with more, next time
             return LogPoll(), None
+        out = LogPoll(lines=len(batch.records))
         mined: list[tuple[LogRecord, Any]] = []
         for record in batch.records:
             mined += self.miner.add(record.line, record)

@@ -17,7 +17,7 @@ from agent.config import Config
 from agent.config.models import LogSourceConfig, QueryConfig
 from agent.correlation import Correlator, Outcome
 from agent.detection import DetectionStage
-from agent.domain import Actor, ChangeStatus, IncidentStatus, TimelineEntry
+from agent.domain import Actor, ChangeStatus, IncidentStatus, Signal, SignalClear, TimelineEntry
 from agent.errors import NotFound
 from agent.health import SourceHealth
 from agent.incidents import IncidentState
@@ -149,13 +149,7 @@ class Agent:
                 log.info(
                     "anomaly detected: %s{%s} service=%s: %s", sig.name, labels, sig.service, sig.describe()
                 )
-            now = self.clock.now()
-            for sig in detected.signals:
-                self.metrics.signals.labels(source="prometheus", severity=sig.severity.value).inc()
-                self.correlator.observe(sig, now)
-            for clear in detected.clears:
-                self.correlator.clear(clear)
-            self._commit(now)
+            self._correlate("prometheus", detected.signals, detected.clears, self.clock.now())
 
     def poll_logs(self, pipeline: LogPipeline) -> None:
         """One poll of one log source: new lines mined and judged, signals correlated, then committed."""
@@ -166,13 +160,22 @@ class Agent:
             return
         result, batch = polled
         self.metrics.samples.labels(source=source).inc(result.lines)
+        for sig in result.signals:
+            log.info("log anomaly: %s on %s: %s", sig.name, sig.service, sig.details.get("template", ""))
         with self.lock:
-            for sig in result.signals:
-                log.info("log anomaly: %s on %s: %s", sig.name, sig.service, sig.details.get("template", ""))
-                self.metrics.signals.labels(source="logs", severity=sig.severity.value).inc()
-                self.correlator.observe(sig, now)
-            self._commit(now)
+            self._correlate("logs", result.signals, [], now)
         pipeline.commit(batch, result.new_templates)
+
+    def _correlate(
+        self, source: str, signals: list[Signal], clears: list[SignalClear], now: datetime
+    ) -> None:
+        """Signals and clears of one source into correlation, then the outcome recorded. Hold the lock."""
+        for sig in signals:
+            self.metrics.signals.labels(source=source, severity=sig.severity.value).inc()
+            self.correlator.observe(sig, now)
+        for clear in clears:
+            self.correlator.clear(clear)
+        self._commit(now)
 
     def _fetch(
         self,
@@ -242,13 +245,7 @@ class Agent:
         many were firing and how many resolved."""
         signals, clears = to_signals(alerts, self.services)
         with self.lock:
-            now = self.clock.now()
-            for sig in signals:
-                self.metrics.signals.labels(source=ALERTS_SOURCE, severity=sig.severity.value).inc()
-                self.correlator.observe(sig, now)
-            for clear in clears:
-                self.correlator.clear(clear)
-            self._commit(now)
+            self._correlate(ALERTS_SOURCE, signals, clears, self.clock.now())
         log.info("alertmanager (%s): %d firing, %d resolved", actor, len(signals), len(clears))
         return len(signals), len(clears)
 
