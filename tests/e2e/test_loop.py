@@ -34,6 +34,11 @@ def _kinds(store: Store, incident_id: int) -> list[str]:
     return [e.kind for e in store.incidents.timeline(incident_id)]
 
 
+def _escalated(store: Store, incident_id: int):
+    incident = store.incidents.get(incident_id)
+    return incident if incident.escalated else None
+
+
 def _in_order(kinds: list[str], expected: list[str]) -> bool:
     it = iter(kinds)
     return all(k in it for k in expected)
@@ -187,7 +192,13 @@ def test_failed_verification_rolls_back_and_escalates_to_the_webhook(
             assert "verification failed" in change.outcome and "rolled back" in change.outcome
             assert [r.kind for r in app.store.runs.for_change(change.id)] == ["remediation", "rollback"]
             assert marker.read_text() == "undone"
-            incident = app.store.incidents.get(change.incident_id)
+            # the change's outcome is recorded first, then the incident is escalated: wait for that
+            incident = eventually(
+                app.store,
+                lambda s: _escalated(s, change.incident_id),
+                10,
+                "the incident to be escalated",
+            )
             assert incident.escalated and incident.status == IncidentStatus.OPEN
             (request,) = hook.wait_for(1)
             payload = request.json()
