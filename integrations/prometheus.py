@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import requests
 
 from integrations.http import Retry, envelope_data, send_with_retries
@@ -24,6 +25,77 @@ class Series:
 
     labels: Mapping[str, str]
     points: list[tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """A range query's answer in columns: one label set per series, and every point of every series
+    in flat arrays (series after series, each in time order). Columns keep a poll of tens of thousands
+    of series to a few microseconds of Python per series.
+
+    >>> m = Matrix.of([Series({"job": "a"}, [(1.0, 2.0), (2.0, 3.0)]), Series({"job": "b"}, [(2.0, 5.0)])])
+    >>> [(s.labels["job"], s.points) for s in m.series()]
+    [('a', [(1.0, 2.0), (2.0, 3.0)]), ('b', [(2.0, 5.0)])]
+    """
+
+    labels: list[Mapping[str, str]]
+    counts: np.ndarray
+    ts: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def of(cls, series: Sequence[Series]) -> Matrix:
+        points = [p for s in series for p in s.points]
+        flat = np.array(points, dtype=np.float64).reshape(-1, 2)
+        counts = np.array([len(s.points) for s in series], dtype=np.int64)
+        return cls([s.labels for s in series], counts, flat[:, 0].copy(), flat[:, 1].copy())
+
+    @classmethod
+    def empty(cls) -> Matrix:
+        return cls([], np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
+
+    @classmethod
+    def concat(cls, parts: Sequence[Matrix]) -> Matrix:
+        """Several answers as one (a series answered twice appears twice, its points in both)."""
+        if not parts:
+            return cls.empty()
+        return cls(
+            [lab for m in parts for lab in m.labels],
+            np.concatenate([m.counts for m in parts]),
+            np.concatenate([m.ts for m in parts]),
+            np.concatenate([m.values for m in parts]),
+        )
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def series(self) -> list[Series]:
+        ends = np.cumsum(self.counts)
+        starts = ends - self.counts
+        return [
+            Series(labels, list(zip(self.ts[a:b].tolist(), self.values[a:b].tolist(), strict=True)))
+            for labels, a, b in zip(self.labels, starts, ends, strict=True)
+        ]
+
+    def until(self, end: float) -> Matrix:
+        """The points at or before `end` (replay slices history into polls with it)."""
+        keep = self.ts <= end
+        return self._select(keep)
+
+    def between(self, start: float, end: float) -> Matrix:
+        """The points in [start, end]."""
+        return self._select((self.ts >= start) & (self.ts <= end))
+
+    def _select(self, keep: np.ndarray) -> Matrix:
+        owner = np.repeat(np.arange(len(self.labels)), self.counts)
+        counts = np.bincount(owner[keep], minlength=len(self.labels))
+        present = counts > 0
+        return Matrix(
+            [lab for lab, p in zip(self.labels, present, strict=True) if p],
+            counts[present],
+            self.ts[keep],
+            self.values[keep],
+        )
 
 
 class PrometheusClient:
@@ -59,16 +131,10 @@ class PrometheusClient:
         data = self._post("/api/v1/query", params)
         return [_instant_series(r) for r in data.get("result", [])]
 
-    def query_range(self, promql: str, start: float, end: float, step: float) -> list[Series]:
+    def query_range(self, promql: str, start: float, end: float, step: float) -> Matrix:
         params = {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
         data = self._post("/api/v1/query_range", params)
-        return [
-            Series(
-                labels=dict(r.get("metric", {})),
-                points=[(float(t), float(v)) for t, v in r.get("values", [])],
-            )
-            for r in data.get("result", [])
-        ]
+        return _matrix(data.get("result", []))
 
     def _post(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
         resp = send_with_retries(
@@ -80,6 +146,21 @@ class PrometheusClient:
             log=log,
         )
         return envelope_data(resp, "Prometheus")
+
+
+def _matrix(result: list[dict[str, Any]]) -> Matrix:
+    """Columns from the JSON answer: label sets as Prometheus sent them, values ("1.5", "NaN", "+Inf")
+    converted by numpy in one call."""
+    labels: list[Mapping[str, str]] = []
+    counts: list[int] = []
+    flat: list[Any] = []
+    for r in result:
+        values = r.get("values") or []
+        labels.append(r.get("metric") or {})
+        counts.append(len(values))
+        flat += values
+    points = np.array(flat, dtype=np.float64).reshape(-1, 2) if flat else np.zeros((0, 2))
+    return Matrix(labels, np.array(counts, dtype=np.int64), points[:, 0].copy(), points[:, 1].copy())
 
 
 def _instant_series(r: dict[str, Any]) -> Series:

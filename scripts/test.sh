@@ -8,5 +8,7 @@ scripts/setup.sh --dev
 echo "==> ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+echo "==> mypy"
+.venv/bin/mypy
 echo "==> pytest"
 exec .venv/bin/pytest "$@"

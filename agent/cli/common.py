@@ -11,7 +11,7 @@ import typer
 
 from agent.config import Config, load_config
 from agent.errors import AiopsError, ConfigError
-from agent.store import Store
+from agent.shell.store import Store
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Path to agent.yaml.")]
 DEFAULT_CONFIG = Path("config/agent.yaml")

@@ -39,7 +39,7 @@ def run(
     log_level: Annotated[str | None, typer.Option("--log-level", help="debug|info|warning|error")] = None,
 ) -> None:
     """Run the agent: polling, detection, incidents, remediation and the API, until SIGTERM."""
-    from agent.app import AgentApp
+    from agent.shell.app import AgentApp
 
     cfg = load(config)
     setup_logging(log_level or cfg.agent.log_level)

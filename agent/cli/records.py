@@ -8,11 +8,10 @@ from typing import Annotated, Any
 
 import typer
 
-from agent import views
-from agent.approvals import decide_change
 from agent.cli.common import DEFAULT_CONFIG, ConfigOpt, JsonOpt, StoreOpt, fail, open_store
 from agent.cli.output import emit_json, table, when
 from agent.errors import InvalidTransition, NotFound
+from agent.shell import views
 
 incidents = typer.Typer(help="Incidents the agent opened, newest first.", no_args_is_help=True)
 changes = typer.Typer(help="Remediation changes and their approval.", no_args_is_help=True)
@@ -190,7 +189,7 @@ def _decide(
     s = open_store(config, store)
     who = actor or getpass.getuser()
     try:
-        change = decide_change(s, change_id, approve, f"cli:{who}", datetime.now(UTC), note)
+        change = s.changes.decide(change_id, approve, f"cli:{who}", datetime.now(UTC), note)
     except (NotFound, InvalidTransition) as e:
         fail(str(e))
     if json:

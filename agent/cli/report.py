@@ -9,8 +9,8 @@ import typer
 
 from agent.cli.common import DEFAULT_CONFIG, ConfigOpt, JsonOpt, StoreOpt, fail, open_store
 from agent.cli.output import emit_json, table, when
+from agent.core.kpis import Rate, Report, compute
 from agent.durations import format_duration, parse_duration
-from agent.kpis import Rate, Report, compute
 
 SinceOpt = Annotated[
     str,

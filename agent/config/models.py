@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from agent.domain import ChangeType, Level, Priority, Severity
+from agent.core.domain import ChangeType, Level, Priority, Severity
 from agent.durations import parse_duration
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -90,6 +90,21 @@ class DetectorProfile(Model):
 
 class DetectionConfig(Model):
     threshold: float = Field(default=0.8, gt=0, le=1)
+    # How much of a query's past detectors learn from when a series is first seen (0s: start cold).
+    warmup_history: Duration = timedelta(hours=6)
+
+
+class HaConfig(Model):
+    """Replicas on one PostgreSQL store: the leader renews its lease; standbys take over when it lapses."""
+
+    lease_ttl: Duration = timedelta(seconds=15)
+
+    @field_validator("lease_ttl")
+    @classmethod
+    def _long_enough(cls, v: timedelta) -> timedelta:
+        if v < timedelta(seconds=1):
+            raise ValueError("lease_ttl must be at least 1s (the leader renews every third of it)")
+        return v
 
 
 class CorrelationConfig(Model):
@@ -279,6 +294,7 @@ class AgentConfig(Model):
     api: ApiConfig = ApiConfig()
     notifications: list[NotificationSink] = []
     problems: ProblemConfig = ProblemConfig()
+    ha: HaConfig = HaConfig()
     housekeeping_interval: Duration = timedelta(seconds=5)
     services_file: str = "services.yaml"
     rules_file: str = "rules.yaml"
@@ -388,6 +404,7 @@ class ParamSpec(Model):
 
 class RunbookSpec(Model):
     playbook: str
+    action: str = "ansible"
     description: str = ""
     risk: Literal["low", "medium", "high"] = "medium"
     change_type: ChangeType = ChangeType.NORMAL

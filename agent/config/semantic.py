@@ -9,8 +9,9 @@ from collections.abc import Iterable
 import detectors
 from agent.config import yamlsrc
 from agent.config.bundle import Config
+from agent.core.params import ParamError, coerce, placeholders
 from agent.errors import ConfigIssue
-from agent.params import ParamError, coerce, placeholders
+from integrations.actions import ACTIONS
 
 LOG_SIGNALS = ("log_new_template", "log_rate_spike", "log_error_burst")
 
@@ -142,6 +143,11 @@ def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
 def _check_catalog(config: Config, src: yamlsrc.Source) -> list[ConfigIssue]:
     out = []
     for name, rb in config.catalog.runbooks.items():
+        if rb.action not in ACTIONS:
+            known = ", ".join(sorted(ACTIONS))
+            out.append(
+                src.issue(("runbooks", name, "action"), f"unknown action {rb.action!r} (known: {known})")
+            )
         for key in ("playbook", "rollback"):
             rel = getattr(rb, key)
             if rel is not None and not config.playbook_path(rel).is_file():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from detectors.calibration import z_to_score
 from detectors.logs.miner import Match
@@ -116,6 +117,49 @@ class LogSignalDetector:
         if (level or match.level) in _ERROR_LEVELS:
             out += self._count(_ERRORS, "error-level lines", line, ts, ERROR_BURST)
         return out
+
+    def state(self) -> dict[str, Any]:
+        """JSON-serialisable state (baselines, the open bucket, pending clears), so a restarted or
+        standby agent resumes with its baselines instead of warming up again."""
+        return {
+            "version": 1,
+            "counters": [
+                [tid, c.template, c.baseline, c.age, c.count, list(c.samples), c.spiking, sorted(c.open)]
+                for tid, c in self._counters.items()
+            ],
+            "bucket": self._bucket,
+            "first": self._first,
+            "last": self._last if math.isfinite(self._last) else None,
+            "lines": self._lines,
+            "new_recent": list(self._new_recent),
+            "pending": [[c.kind, c.at, c.template_id] for c in self._pending],
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Adopt a `state()`; raises ValueError (naming what is wrong) on anything else."""
+        if not isinstance(state, dict) or state.get("version") != 1:
+            raise ValueError("unsupported log detector state")
+        try:
+            counters = {}
+            for tid, template, baseline, age, count, samples, spiking, open_ in state["counters"]:
+                c = _Counter(str(template), float(baseline), int(age), int(count))
+                c.samples.extend(str(x) for x in samples)
+                c.spiking, c.open = bool(spiking), {str(k) for k in open_}
+                counters[int(tid)] = c
+            bucket = state["bucket"]
+            first = state["first"]
+            last = state["last"]
+            self._counters = counters
+            self._bucket = None if bucket is None else int(bucket)
+            self._first = None if first is None else float(first)
+            self._last = -math.inf if last is None else float(last)
+            self._lines = int(state["lines"])
+            self._new_recent = deque(float(t) for t in state["new_recent"])
+            self._pending = [
+                LogClear(str(k), float(at), None if t is None else int(t)) for k, at, t in state["pending"]
+            ]
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"malformed log detector state: {e}") from None
 
     def tick(self, now: float) -> list[LogClear]:
         """Close the buckets that ended before `now`; return the anomalies that are over."""

@@ -13,14 +13,14 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from agent.alerts import severity_of, to_signals
-from agent.api import create_app
-from agent.app import AgentApp
 from agent.clock import ManualClock
 from agent.config import load_config
 from agent.config.models import Service, ServicesFile
-from agent.domain import Severity
-from agent.topology import ServiceMap
+from agent.core.alerts import severity_of, to_signals
+from agent.core.domain import Severity
+from agent.core.topology import ServiceMap
+from agent.shell.api import create_app
+from agent.shell.app import AgentApp
 from integrations.alertmanager import ExternalAlert
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,14 +100,14 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     (tmp_path / "rules.yaml").write_text(RULES_YAML)
     clock = ManualClock(T0)
     app = AgentApp(load_config(tmp_path / "agent.yaml"), clock=clock, registry=CollectorRegistry())
-    app.agent.recover()
+    leader = app.lead(inline=True)
     api = create_app(
         app.store,
         app.registry,
         app.config.agent.api,
         clock,
         lambda: {"ready": True},
-        on_alerts=app.agent.receive_alerts,
+        wake=leader.runtime.wake,
     )
     with TestClient(api, raise_server_exceptions=False) as client:
         yield Rig(app, client)

@@ -12,12 +12,19 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, Counter
 
-from agent.api import create_app
 from agent.clock import ManualClock
 from agent.config.models import ApiConfig
-from agent.domain import ChangeStatus, IncidentStatus
-from agent.store import Store
-from tests.support.records import T0, add_change, incident_state, save_incidents, signal_state
+from agent.core.domain import ChangeStatus, IncidentStatus
+from agent.shell.api import create_app
+from agent.shell.store import Store
+from tests.support.records import (
+    T0,
+    add_change,
+    approvals_in_inbox,
+    incident_state,
+    save_incidents,
+    signal_state,
+)
 
 TOKENS = {
     "viewer": "viewer-token-0123456789abcdef",
@@ -30,13 +37,18 @@ ALL_SECRETS = list(TOKENS.values())
 
 @dataclass
 class Api:
-    """A built app with the things a test pokes at: its store, readiness state and approval callbacks."""
+    """A built app with the things a test pokes at: its store, readiness state, and how often it woke
+    the (absent) leader."""
 
     client: TestClient
     store: Store
     ready: dict[str, Any]
-    approved: list[int] = field(default_factory=list)
+    woken: list[int] = field(default_factory=list)
     seen: list[httpx.Response] = field(default_factory=list)
+
+    @property
+    def approved(self) -> list[int]:
+        return approvals_in_inbox(self.store)
 
     def call(
         self, method: str, path: str, role: str | None = None, token: str | None = None, **kw: Any
@@ -66,17 +78,17 @@ def build_api(tmp_path: Path, read_requires_token: bool = False) -> Iterator[Api
     registry = CollectorRegistry()
     Counter("aiops_test_ticks", "Ticks seen by the test.", registry=registry).inc(3)
     ready: dict[str, Any] = {"ready": True, "status": "ok"}
-    approved: list[int] = []
+    woken: list[int] = []
     app = create_app(
         store,
         registry,
         api_config(read_requires_token),
         ManualClock(T0),
         lambda: dict(ready),
-        on_approved=approved.append,
+        wake=lambda: woken.append(1),
     )
     with TestClient(app, raise_server_exceptions=False) as client:
-        yield Api(client, store, ready, approved)
+        yield Api(client, store, ready, woken)
     store.close()
 
 
@@ -227,8 +239,9 @@ def test_approve_with_a_writer_token(api: Api, role: str) -> None:
     assert api.approved == [ids["awaiting"]]
 
     [entry] = [e for e in api.store.incidents.timeline(1) if e.kind == "change_approved"]
-    assert (entry.actor, entry.data) == (actor, {"change_id": ids["awaiting"]})
+    assert (entry.actor, entry.data) == (actor, {"change_id": ids["awaiting"], "note": "looks safe"})
     assert "looks safe" in entry.reason
+    assert body["reason"] == "latency above expected"  # the agent's reason stays; the note is beside it
     [audit] = api.store.audit.list()
     assert (audit.actor, audit.action, audit.target, audit.details) == (
         actor,

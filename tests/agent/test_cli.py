@@ -19,9 +19,9 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from agent.cli.main import app
-from agent.domain import ChangeStatus, IncidentStatus
-from agent.store import Store
-from tests.support.records import T0, add_change, incident_state, save_incidents, signal_state
+from agent.core.domain import ChangeStatus, IncidentStatus
+from agent.shell.store import Store
+from tests.support.records import T0, add_change, incident_state, link_problem, save_incidents, signal_state
 
 ROOT = Path(__file__).resolve().parents[2]
 AIOPS = ROOT / ".venv" / "bin" / "aiops"
@@ -66,11 +66,7 @@ def seeded(store_url: str) -> dict[str, int]:
         }
         run = store.runs.start(ids["dry_run"], "remediation", "recycle_workers.yml", T0)
         store.runs.finish(run, "successful", 0, T0 + timedelta(seconds=3), "ok", [])
-        problem, _ = store.problems.record_recurrence(
-            "demo-web:demo_latency_p99", "demo-web", "latency recurring", [1, 2, 3], T0
-        )
-        assert problem.id is not None
-        ids["problem"] = problem.id
+        ids["problem"] = link_problem(store, "demo-web:demo_latency_p99", "latency recurring", [1, 2, 3])
         return ids
     finally:
         store.close()

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from agent.clock import ManualClock
 from agent.config.models import CorrelationConfig, PriorityConfig, Service, ServicesFile
-from agent.correlation import Correlator, Outcome
-from agent.domain import IncidentStatus, Level, Priority, Severity, Signal, SignalClear, TimelineEntry
+from agent.core.correlation import Correlator
+from agent.core.decisions import Decisions
+from agent.core.domain import IncidentStatus, Level, Priority, Severity, Signal, SignalClear
+from agent.core.incidents import Entry, IncidentState
+from agent.core.priority import PriorityPolicy
+from agent.core.topology import ServiceMap
 from agent.errors import AiopsError, InvalidTransition
-from agent.incidents import IncidentState
-from agent.priority import PriorityPolicy
-from agent.topology import ServiceMap
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 S = IncidentStatus
@@ -31,8 +34,28 @@ def minutes(m: float) -> timedelta:
     return timedelta(minutes=m)
 
 
+@dataclass
+class Written:
+    """What a drain recorded, as the store would: ids assigned, texts rendered."""
+
+    opened: list[int | None]
+    touched: dict[int | None, IncidentState]
+    entries: list[Any]
+    signals: list[tuple[int | None, str]]
+
+    def __bool__(self) -> bool:
+        return bool(self.entries or self.touched or self.signals)
+
+
+def written(e: Entry) -> SimpleNamespace:
+    return SimpleNamespace(
+        incident_id=e.incident_id, at=e.at, kind=e.kind, actor=e.actor, reason=e.text(), data=e.details()
+    )
+
+
 class Harness:
-    """A Correlator and the clock it is driven by; signals default to 'now' as their event time."""
+    """A Correlator and the clock it is driven by; signals default to 'now' as their event time.
+    `drain` stands in for the store: new incidents get the next id, then texts are rendered."""
 
     def __init__(self, **correlation: str | int):
         settings = {"window": "5m", "quiet_period": "3m", "reopen_window": "30m", "settle_period": "2m"}
@@ -40,7 +63,8 @@ class Harness:
         policy = PriorityPolicy(PriorityConfig(), self.config.breadth_instances)
         self.correlator = Correlator(ServiceMap(SERVICES), policy, self.config)
         self.clock = ManualClock(T0)
-        self.entries: list[TimelineEntry] = []
+        self.entries: list[Any] = []
+        self.next_id = 1
 
     @property
     def now(self) -> datetime:
@@ -73,7 +97,21 @@ class Harness:
         )
 
     def observe(self, sig: Signal | None = None, **kw: Any) -> IncidentState:
-        return self.correlator.observe(sig or self.signal(**kw), self.now)
+        inc = self.correlator.observe(sig or self.signal(**kw), self.now)
+        self.drain_ids()
+        return inc
+
+    def drain_ids(self) -> None:
+        """Give new incidents their ids at once (tests compare ids), keeping what is still to drain."""
+        out = self.correlator.out
+        for inc in sorted(out.incidents.values(), key=lambda i: i.ref):
+            if inc.id is None:
+                inc.id, self.next_id = self.next_id, self.next_id + 1
+                self.correlator.bound(inc)
+        for inc in out.incidents.values():
+            parent = out.incidents.get(inc.parent_ref) if inc.parent_ref is not None else None
+            if inc.parent_id is None and parent is not None:
+                inc.parent_id = parent.id
 
     def clear(self, sig: Signal, at: datetime | None = None) -> None:
         self.correlator.clear(SignalClear(sig.fingerprint, at or self.now))
@@ -81,10 +119,17 @@ class Harness:
     def tick(self) -> None:
         self.correlator.tick(self.now)
 
-    def drain(self) -> Outcome:
-        out = self.correlator.drain()
-        self.entries += out.entries
-        return out
+    def drain(self) -> Written:
+        self.drain_ids()
+        out, self.correlator.out = self.correlator.out, Decisions()
+        entries = [written(e) for e in out.timeline]
+        self.entries += entries
+        return Written(
+            [i.id for i in out.opened],
+            {i.id: i for i in out.incidents.values()},
+            entries,
+            [(inc.id, sig.fingerprint) for inc, sig in out.signals.values()],
+        )
 
     def kinds(self, inc: IncidentState) -> list[str]:
         self.drain()
@@ -293,7 +338,7 @@ def test_sla_breaches_are_recorded_once_each(h: Harness) -> None:
 def test_acknowledged_in_time_means_no_acknowledge_breach(h: Harness) -> None:
     inc = h.observe()
     h.at(minutes(30))
-    h.correlator.acknowledge(inc.id, h.now, "alice", "looking into it")
+    h.correlator.acknowledge(inc, h.now, "alice", "looking into it")
     h.at(minutes(120))
     h.tick()
     assert not inc.ack_breached
@@ -346,8 +391,9 @@ def test_late_signal_within_settle_period_is_absorbed(h: Harness) -> None:
     assert h.observe(late) is inc
     out = h.drain()
     assert inc.status is S.RESOLVED
-    assert (out.opened, out.entries) == ([], [])
-    assert out.touched == {inc.id: inc}
+    assert (out.opened, out.entries, out.touched) == ([], [], {})  # only the late evidence is written
+    assert out.signals == [(inc.id, late.fingerprint)]
+    assert inc.signals[late.fingerprint].count == 2
     state = inc.signals[sig.fingerprint]
     assert state.count == 2
     assert state.cleared_at is not None  # late evidence does not undo the clear
@@ -409,10 +455,10 @@ def test_unrelated_services_are_not_linked(h: Harness) -> None:
 def test_remediation_started_then_verified(h: Harness) -> None:
     inc = h.observe()
     h.at(minutes(1))
-    h.correlator.remediation_started(inc.id, h.now, "change #1: runbook recycle_workers started")
+    h.correlator.remediation_started(inc, h.now, "change #1: runbook recycle_workers started")
     assert (inc.status, inc.remediation_started_at) == (S.REMEDIATING, T0 + minutes(1))
     h.at(minutes(2))
-    h.correlator.remediation_verified(inc.id, h.now, "verified: latency back under 250ms")
+    h.correlator.remediation_verified(inc, h.now, "verified: latency back under 250ms")
     assert inc.status is S.RESOLVED
     assert inc.resolution == "verified: latency back under 250ms"
     assert all(s.cleared_at == T0 + minutes(2) for s in inc.signals.values())
@@ -422,7 +468,7 @@ def test_remediation_started_then_verified(h: Harness) -> None:
 def test_quiet_period_does_not_resolve_while_remediating(h: Harness) -> None:
     sig = h.signal()
     inc = h.observe(sig)
-    h.correlator.remediation_started(inc.id, h.now, "change #1 started")
+    h.correlator.remediation_started(inc, h.now, "change #1 started")
     h.clear(sig, h.at(minutes(1)))
     h.at(minutes(30))
     h.tick()
@@ -431,9 +477,9 @@ def test_quiet_period_does_not_resolve_while_remediating(h: Harness) -> None:
 
 def test_remediation_failed_returns_to_open_and_escalates(h: Harness) -> None:
     inc = h.observe()
-    h.correlator.remediation_started(inc.id, h.now, "change #1 started")
+    h.correlator.remediation_started(inc, h.now, "change #1 started")
     h.at(minutes(3))
-    h.correlator.remediation_failed(inc.id, h.now, "change #1 failed: verification deadline passed")
+    h.correlator.remediation_failed(inc, h.now, "change #1 failed: verification deadline passed")
     assert inc.status is S.OPEN
     assert inc.escalated
     entries = [e for e in h.drain().entries if e.incident_id == inc.id]
@@ -444,38 +490,27 @@ def test_remediation_failed_returns_to_open_and_escalates(h: Harness) -> None:
 
 def test_remediation_failed_returns_an_acknowledged_incident_to_acknowledged(h: Harness) -> None:
     inc = h.observe()
-    h.correlator.acknowledge(inc.id, h.now, "alice", "on it")
-    h.correlator.remediation_started(inc.id, h.now, "change #2 started")
-    h.correlator.remediation_failed(inc.id, h.now, "change #2 failed")
+    h.correlator.acknowledge(inc, h.now, "alice", "on it")
+    h.correlator.remediation_started(inc, h.now, "change #2 started")
+    h.correlator.remediation_failed(inc, h.now, "change #2 failed")
     assert inc.status is S.ACKNOWLEDGED
     assert inc.escalated
 
 
 def test_remediation_started_twice_records_one_transition(h: Harness) -> None:
     inc = h.observe()
-    h.correlator.remediation_started(inc.id, h.now, "change #1 started")
-    h.correlator.remediation_started(inc.id, h.now, "change #1 started again")
+    h.correlator.remediation_started(inc, h.now, "change #1 started")
+    h.correlator.remediation_started(inc, h.now, "change #1 started again")
     assert h.kinds(inc).count("remediating") == 1
-
-
-def test_feedback_for_unknown_incidents_is_ignored(h: Harness) -> None:
-    h.correlator.remediation_started(99, h.now, "x")
-    h.correlator.remediation_verified(99, h.now, "x")
-    h.correlator.remediation_failed(99, h.now, "x")
-    assert h.correlator.acknowledge(99, h.now, "alice", "x") is None
-    assert not h.drain()
-
-
-# ---------------------------------------------------------------- lifecycle
 
 
 def test_every_status_transition_is_a_timeline_entry_with_actor_and_reason(h: Harness) -> None:
     sig = h.signal()
     inc = h.observe(sig)
     h.at(minutes(1))
-    h.correlator.acknowledge(inc.id, h.now, "alice", "looking")
-    h.correlator.remediation_started(inc.id, h.now, "change #1 started")
-    h.correlator.remediation_verified(inc.id, h.at(minutes(2)), "verified")
+    h.correlator.acknowledge(inc, h.now, "alice", "looking")
+    h.correlator.remediation_started(inc, h.now, "change #1 started")
+    h.correlator.remediation_verified(inc, h.at(minutes(2)), "verified")
     h.at(minutes(5))
     h.observe()  # recurs after the settle period: reopened
     h.drain()
@@ -536,7 +571,7 @@ def test_invalid_transition_is_an_aiops_error(h: Harness) -> None:
     assert issubclass(InvalidTransition, AiopsError)
     inc = resolve_by_quiet_period(h, h.signal())
     with pytest.raises(InvalidTransition):
-        h.correlator.acknowledge(inc.id, h.now, "alice", "too late")
+        h.correlator.acknowledge(inc, h.now, "alice", "too late")
     assert inc.status is S.RESOLVED
 
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from agent.config.models import DetectorProfile, QueryConfig, Selector, Service, ServicesFile
-from agent.detection import Detected, DetectionStage
-from agent.domain import Severity, SignalClear, fingerprint
-from agent.topology import UNMAPPED, ServiceMap
-from integrations.prometheus import Series
+from agent.core.detection import Detected, DetectionStage
+from agent.core.domain import Severity, SignalClear, fingerprint
+from agent.core.topology import UNMAPPED, ServiceMap
+from integrations.prometheus import Matrix, Series
 
 T0 = 1_772_366_400.0  # 2026-03-01T12:00:00Z
 STEP = 15.0
@@ -31,8 +31,15 @@ SERVICES = ServiceMap(
 LABELS = {"job": "demo", "instance": "a:80"}
 
 
-def stage(threshold: float = 0.8) -> DetectionStage:
-    return DetectionStage(PROFILES, threshold, SERVICES)
+class Stage(DetectionStage):
+    """The stage, fed lists of series for brevity (a poll hands it the same points as columns)."""
+
+    def process(self, query: QueryConfig, batch: Any, history: Matrix | None = None) -> Detected:
+        return super().process(query, batch if isinstance(batch, Matrix) else Matrix.of(batch), history)
+
+
+def stage(threshold: float = 0.8) -> Stage:
+    return Stage(PROFILES, threshold, SERVICES)
 
 
 def query(name: str = "latency", **fields: Any) -> QueryConfig:
@@ -231,7 +238,7 @@ def test_ensemble_episode_lasts_as_long_as_the_fault() -> None:
     persists, but the series stays anomalous (and keeps signalling) until the value is back near its
     level; then exactly one clear."""
     profiles = {"default": DetectorProfile(kind="ensemble", params={"calibration": {"min_count": 30}})}
-    st = DetectionStage(profiles, 0.8, SERVICES)
+    st = Stage(profiles, 0.8, SERVICES)
     fault = [5.0 + 0.1 * (i % 3) for i in range(40)]
     out = st.process(query(), [series([*noise(200), *fault, *noise(10, seed=3)])])
     assert [s.at for s in out.onsets] == [when(200)]
@@ -241,7 +248,7 @@ def test_ensemble_episode_lasts_as_long_as_the_fault() -> None:
 
 
 def test_many_series_of_one_query_share_one_bank() -> None:
-    st = DetectionStage({"default": DetectorProfile(kind="ensemble")}, 0.8, SERVICES)
+    st = Stage({"default": DetectorProfile(kind="ensemble")}, 0.8, SERVICES)
     batch = [series(noise(5, seed=i), labels={"job": "demo", "instance": f"i{i}"}) for i in range(50)]
     out = st.process(query(), batch)
     assert out.samples == 250

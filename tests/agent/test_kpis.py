@@ -11,11 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from agent.cli.main import app
-from agent.domain import ChangeStatus
-from agent.kpis import compute
-from agent.store import Store
-from agent.store.tables import Change, Incident
-from tests.support.records import change_row, incident_state, save_incidents
+from agent.core.domain import ChangeStatus
+from agent.core.kpis import compute
+from agent.shell.store import Store
+from agent.shell.store.tables import Change, Incident
+from tests.support.records import add_change, change_row, incident_state, save_incidents
 
 T = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 AUTO = "agent: standard change, pre-approved"
@@ -117,9 +117,7 @@ def test_report_command_reads_the_store(tmp_path: Any) -> None:
     try:
         save_incidents(store, incident_state(1, at=now - timedelta(hours=2)))
         save_incidents(store, incident_state(2, at=now - timedelta(days=3)))
-        store.changes.create(
-            change_row(1, ChangeStatus.SUCCEEDED, at=now - timedelta(hours=1), decided_by=AUTO)
-        )
+        add_change(store, 1, ChangeStatus.SUCCEEDED, at=now - timedelta(hours=1), decided_by=AUTO)
     finally:
         store.close()
     runner = CliRunner()

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from agent.app import AgentApp
 from agent.clock import ManualClock
 from agent.config import load_config
-from agent.domain import Severity, Signal
+from agent.core.events import MetricsPolled
 from agent.errors import StateError
+from agent.shell.app import AgentApp
+from integrations.prometheus import Matrix, Series
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -33,6 +34,7 @@ prometheus:
 queries:
   - name: demo_latency_p99
     promql: demo_latency_p99
+    thresholds: [{{above: 1.0, severity: warning}}]
 log_sources:
   - name: web_log
     type: file
@@ -83,8 +85,8 @@ class Rig:
         self.log = directory / "logs" / "web.log"
         self.registry = CollectorRegistry()
         self.app = AgentApp(load_config(directory / "agent.yaml"), clock=clock, registry=self.registry)
-        self.app.agent.recover()
-        (self.pipeline,) = self.app.agent.log_pipelines
+        self.leader = self.app.lead(inline=True)
+        (self.poller,) = self.leader.log_pollers
 
     def append(self, *lines: str) -> None:
         with self.log.open("a", encoding="utf-8") as f:
@@ -92,8 +94,8 @@ class Rig:
 
     def poll(self) -> None:
         self.clock.advance(POLL)
-        self.app.agent.poll_logs(self.pipeline)
-        self.app.agent.housekeeping()
+        self.poller.poll()
+        self.leader.housekeeping()
 
     def counted(self, name: str, **labels: str) -> float:
         return self.registry.get_sample_value(name, labels) or 0.0
@@ -158,21 +160,9 @@ def test_a_log_burst_and_a_latency_anomaly_of_one_service_join_one_incident(rig:
     warm_up(rig)
     rig.append(*(failing(i) for i in range(25)))
     rig.poll()
-    latency = Signal(
-        name="demo_latency_p99",
-        service="demo-web",
-        source="prometheus",
-        labels={"job": "demo", "instance": "127.0.0.1:8000"},
-        at=rig.clock.now(),
-        value=2.4,
-        score=1.0,
-        detector="ensemble",
-        severity=Severity.WARNING,
-        expected=0.1,
-    )
-    with rig.app.agent.lock:  # as the detection stage hands a metric signal to correlation
-        rig.app.agent.correlator.observe(latency, rig.clock.now())
-        rig.app.agent._commit(rig.clock.now())
+    now = rig.clock.now().timestamp()
+    p99 = Series({"job": "demo", "instance": "127.0.0.1:8000"}, [(now, 2.4)])  # above its static limit
+    rig.leader.runtime.submit(MetricsPolled("demo_latency_p99", Matrix.of([p99]), now)).result()
     (incident,) = rig.app.store.incidents.list()
     names = {s.name for s in rig.app.store.incidents.signals(incident.id)}
     assert {"log_error_burst", "demo_latency_p99"} <= names
@@ -211,7 +201,7 @@ def test_restart_keeps_template_ids_and_position(config_dir: Path) -> None:
         # only the lines written after the restart are read, and the error template is not new again
         assert second.counted("aiops_samples_processed_total", source="logs:web_log") == 4
         assert second.counted("aiops_signals_total", source="logs", severity="info") == 0
-        (match,) = second.pipeline.miner.mine_all([failing(7)])
+        (match,) = second.leader.core.logs["web_log"].miner.mine_all([failing(7)])
         assert match.template_id == int(new.labels["template_id"]) and not match.new
     finally:
         second.close()

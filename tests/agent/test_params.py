@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from agent.config.models import ParamSpec, ParamValue
-from agent.params import ParamError, coerce, placeholders, render
+from agent.core.params import ParamError, coerce, placeholders, render
 
 CONTEXT = {
     "service": "demo-web",

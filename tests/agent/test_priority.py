@@ -8,8 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from agent.config.models import PriorityConfig, SlaTarget
-from agent.domain import Level, Priority, Severity
-from agent.priority import PriorityPolicy
+from agent.core.domain import Level, Priority, Severity
+from agent.core.priority import PriorityPolicy
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 CRIT, WARN, INFO = Severity.CRITICAL, Severity.WARNING, Severity.INFO

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from agent.config.models import Catalog, Rule
-from agent.domain import ChangeType, IncidentStatus, Level, Priority, Severity, Signal
-from agent.incidents import IncidentState, SignalState
-from agent.params import ParamError
-from agent.rules import History, RuleEngine, blocked_by_guards
+from agent.core.domain import ChangeType, IncidentStatus, Level, Priority, Severity, Signal
+from agent.core.incidents import IncidentState, SignalState
+from agent.core.params import ParamError
+from agent.core.rules import RuleEngine, blocked_by_guards
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -102,7 +102,9 @@ def engine(*rules: Rule) -> RuleEngine:
 
 
 def matched(eng: RuleEngine, inc: IncidentState) -> list[str]:
-    return [r.name for r, _ in eng.matches(inc)]
+    """What the core does: rules each signal meets as it joins, then those that apply to the incident now."""
+    met = {i for s in inc.signals.values() for i in eng.matching(inc.service, s)}
+    return [eng.rules[i].name for i in eng.applicable(met, inc)]
 
 
 # ---------------------------------------------------------------- matches()
@@ -149,8 +151,9 @@ def test_matches_keep_file_order_and_pick_the_newest_signal() -> None:
     eng = engine(
         rule("second", match={"signals": ["latency"]}), rule("first"), rule("never", match={"service": "db"})
     )
-    result = eng.matches(inc)
-    assert [(r.name, s.fingerprint) for r, s in result] == [
+    result = [(eng.rules[i], eng.trigger(i, inc)) for i in eng.applicable(range(3), inc)]
+    assert matched(eng, inc) == ["second", "first"]
+    assert [(r.name, s.fingerprint) for r, s in result if s is not None] == [
         ("second", new.fingerprint),
         ("first", errors.fingerprint),
     ]
@@ -247,7 +250,6 @@ def test_secret_params_are_masked_when_shown() -> None:
     plan = engine(r).plan(r, inc, next(iter(inc.signals.values())))
     assert plan.params["api_token"] == "s3cr3t"
     assert plan.shown_params == {"url": "http://10.0.0.7:8080/admin/recycle", "api_token": "***"}
-    assert plan.secret_params == frozenset({"api_token"})
 
 
 # ---------------------------------------------------------------- guards
@@ -258,18 +260,12 @@ def guarded(**guards: Any) -> Rule:
 
 
 def test_no_history_is_not_blocked() -> None:
-    assert blocked_by_guards(guarded(), History(pending=False, attempts=0, last_change_at=None), T0) is None
-
-
-def test_pending_change_blocks() -> None:
-    why = blocked_by_guards(guarded(), History(pending=True, attempts=0, last_change_at=None), T0)
-    assert why == "a change for this incident is already pending"
+    assert blocked_by_guards(guarded(), 0, None, T0) is None
 
 
 @pytest.mark.parametrize(("attempts", "blocked"), [(1, False), (2, True), (3, True)])
 def test_max_attempts(attempts: int, blocked: bool) -> None:
-    hist = History(pending=False, attempts=attempts, last_change_at=T0 - timedelta(hours=1))
-    why = blocked_by_guards(guarded(), hist, T0)
+    why = blocked_by_guards(guarded(), attempts, T0 - timedelta(hours=1), T0)
     assert (why == f"max attempts reached ({attempts}/2)") is blocked
     assert (why is None) is not blocked
 
@@ -285,5 +281,4 @@ def test_max_attempts(attempts: int, blocked: bool) -> None:
     ],
 )
 def test_cooldown(since: timedelta, why: str | None) -> None:
-    hist = History(pending=False, attempts=1, last_change_at=T0)
-    assert blocked_by_guards(guarded(), hist, T0 + since) == why
+    assert blocked_by_guards(guarded(), 1, T0, T0 + since) == why

@@ -19,17 +19,13 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from agent.clock import SystemClock
-from agent.config import Config, load_config
-from agent.config.models import QueryConfig
-from agent.health import SourceHealth
-from agent.metrics import AgentMetrics
-from agent.notifier import Notifier
-from agent.runtime import Agent
-from agent.store import Store
-from agent.verification import Verifier
+from agent.config import load_config
+from agent.shell.app import AgentApp
+from agent.shell.leader import Leader
+from agent.shell.polling import MetricPoller
+from agent.shell.store import Store
+from agent.shell.verification import Verifier
 from demo.processes import free_port, wait_until
-from integrations.ansible import AnsibleRunner
 from integrations.prometheus import PrometheusClient
 from tests.conftest import PromStack
 from tests.support.prom_history import wait_for_history
@@ -90,34 +86,33 @@ def write_config(tmp_path: Path) -> Path:
     return cfg / "agent.yaml"
 
 
-def prometheus_client(config: Config, url: str) -> PrometheusClient:
-    p = config.agent.prometheus
-    return PrometheusClient(
-        url, timeout=p.timeout.total_seconds(), retries=p.retries, backoff=p.backoff.total_seconds()
-    )
-
-
 def dead_url() -> str:
     return f"http://127.0.0.1:{free_port()}"
 
 
 @dataclass
 class Harness:
-    agent: Agent
+    app: AgentApp
+    leader: Leader
     registry: CollectorRegistry
     store: Store
 
     @property
-    def query(self) -> QueryConfig:
-        q = self.agent.config.query(QUERY)
-        assert q is not None
-        return q
+    def poller(self) -> MetricPoller:
+        (poller,) = self.leader.metric_pollers
+        return poller
+
+    def poll(self) -> None:
+        self.poller.poll()
+
+    def point_at(self, url: str) -> None:
+        self.app.prometheus.url = url
 
     def metric(self, name: str, **labels: str) -> float:
         return self.registry.get_sample_value(name, {"source": SOURCE, **labels}) or 0.0
 
     def health(self) -> dict[str, object]:
-        return self.agent.health.snapshot()[SOURCE]
+        return self.app.health.snapshot()[SOURCE]
 
     def signals(self) -> float:
         return sum(
@@ -129,7 +124,7 @@ class Harness:
         )
 
     def wait_for_window(self, points: int = 1) -> None:
-        cursor = self.agent.cursors[QUERY]
+        cursor = self.poller.cursor
 
         def due() -> bool:
             w = cursor.window(time.time())
@@ -147,31 +142,21 @@ def stack(prometheus_stack: PromStack) -> PromStack:
 
 @pytest.fixture
 def harness(tmp_path: Path) -> Iterator[Harness]:
-    config = load_config(write_config(tmp_path))
-    store = Store.open(config.agent.store.url)
     registry = CollectorRegistry()
-    agent = Agent(
-        config,
-        store,
-        prometheus_client(config, dead_url()),
-        AnsibleRunner(tmp_path / "runs"),
-        Notifier([]),
-        AgentMetrics(registry),
-        SystemClock(),
-        SourceHealth(),
-    )
-    agent.recover()
-    yield Harness(agent, registry, store)
-    agent.prometheus.session.close()
-    store.close()
+    app = AgentApp(load_config(write_config(tmp_path)), registry=registry)
+    app.prometheus.url = dead_url()
+    leader = app.lead(inline=True)
+    yield Harness(app, leader, registry, app.store)
+    app.prometheus.session.close()
+    app.stop()
 
 
 def test_dead_source_is_down_and_its_missing_data_is_not_an_anomaly(
     harness: Harness, stack: PromStack, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="agent.health")
+    caplog.set_level(logging.INFO, logger="agent.shell.health")
 
-    harness.agent.poll_query(harness.query)
+    harness.poll()
 
     assert harness.metric("aiops_polls_total") == 1
     assert harness.metric("aiops_poll_errors_total") == 1
@@ -184,20 +169,20 @@ def test_dead_source_is_down_and_its_missing_data_is_not_an_anomaly(
     assert "connection refused" in str(health["last_error"])
     assert harness.metric("aiops_samples_processed_total") == 0
     assert harness.signals() == 0
-    assert harness.agent.correlator.active() == []
+    assert harness.leader.core.correlator.active() == []
     assert harness.store.incidents.list() == []
-    assert harness.agent.cursors[QUERY].next_ts is None, "a failed poll must not move the cursor"
+    assert harness.poller.cursor.next_ts is None, "a failed poll must not move the cursor"
 
     harness.wait_for_window()
-    harness.agent.poll_query(harness.query)
+    harness.poll()
     assert harness.health()["consecutive_failures"] == 2
     assert harness.signals() == 0 and harness.store.incidents.list() == []
     down_logs = [r for r in caplog.records if "is down" in r.getMessage()]
     assert len(down_logs) == 1, "the transition to down is logged once, not on every failed poll"
 
-    harness.agent.prometheus.url = stack.url
+    harness.point_at(stack.url)
     harness.wait_for_window()
-    harness.agent.poll_query(harness.query)
+    harness.poll()
 
     health = harness.health()
     assert health["up"] is True
@@ -215,22 +200,21 @@ def test_dead_source_is_down_and_its_missing_data_is_not_an_anomaly(
 
 
 def test_polls_after_an_outage_count_every_missed_sample_once(harness: Harness, stack: PromStack) -> None:
-    agent = harness.agent
-    cursor = agent.cursors[QUERY]
-    agent.prometheus.url = stack.url
-    agent.poll_query(harness.query)
+    cursor = harness.poller.cursor
+    harness.point_at(stack.url)
+    harness.poll()
     resume_at = cursor.next_ts
     assert resume_at is not None and harness.metric("aiops_samples_processed_total") == 1
 
-    agent.prometheus.url = dead_url()
+    harness.point_at(dead_url())
     harness.wait_for_window()
-    agent.poll_query(harness.query)
+    harness.poll()
     assert cursor.next_ts == resume_at
     assert harness.health()["up"] is False
 
-    agent.prometheus.url = stack.url
+    harness.point_at(stack.url)
     harness.wait_for_window(points=3)
-    agent.poll_query(harness.query)
+    harness.poll()
 
     assert cursor.next_ts is not None
     missed = round((cursor.next_ts - resume_at) / cursor.step)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent.config.models import Selector, Service, ServicesFile
-from agent.topology import ServiceMap
+from agent.core.topology import ServiceMap
 
 
 def service(

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from agent.store import Store
+from agent.shell.store import Store
 from demo.processes import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]

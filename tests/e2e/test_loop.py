@@ -12,10 +12,10 @@ import requests
 import yaml
 from prometheus_client import CollectorRegistry
 
-from agent.app import AgentApp
 from agent.config import load_config
-from agent.domain import ChangeStatus, IncidentStatus
-from agent.store import Store
+from agent.core.domain import ChangeStatus, IncidentStatus
+from agent.shell.app import AgentApp
+from agent.shell.store import Store
 from demo.processes import free_port, wait_until
 from tests.conftest import PromStack
 from tests.e2e.conftest import ROOT, eventually, write_config
@@ -58,11 +58,15 @@ def test_shipped_demo_config_repairs_a_fault_end_to_end(private_stack: PromStack
         load_config(ROOT / "config" / "demo" / "agent.yaml", env=env), registry=CollectorRegistry()
     )
     app.start()
+
+    def series(state: str) -> float:
+        return app.registry.get_sample_value("aiops_detector_series", {"state": state}) or 0.0
+
     try:
         api = f"http://127.0.0.1:{port}"
         assert requests.get(f"{api}/healthz", timeout=2).json() == {"status": "ok"}
         wait_until(
-            lambda: app.agent.detection.counts()[0] >= 2 and app.agent.detection.counts()[1] == 0,
+            lambda: series("ready") >= 2 and series("warming") == 0,
             60,
             "detectors to warm up",
         )
@@ -107,7 +111,7 @@ def test_shipped_demo_config_repairs_a_fault_end_to_end(private_stack: PromStack
         burst = next(s for s in detail["signals"] if s["name"] == "log_error_burst")
         assert burst["evidence"]["count"] >= 10
         assert any("worker pool stuck" in line for line in burst["evidence"]["samples"])
-        assert (tmp_path / "state" / "demo_requests.position.json").exists()
+        assert "logs:demo_requests:position" in app.store.sources.all()  # the store holds the position
         metrics = requests.get(f"{api}/metrics", timeout=2).text
         assert 'aiops_changes_total{outcome="succeeded"} 1.0' in metrics
         assert (

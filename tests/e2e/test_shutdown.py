@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from agent.app import AgentApp
 from agent.config import load_config
-from agent.domain import ChangeStatus, IncidentStatus
-from agent.store import Store
-from agent.store.tables import RunbookRun
+from agent.core.domain import ChangeStatus, IncidentStatus
+from agent.shell.app import AgentApp
+from agent.shell.store import Store
+from agent.shell.store.tables import RunbookRun
 from demo.processes import free_port, wait_until
 from integrations.proctree import descendants
 from tests.conftest import PromStack

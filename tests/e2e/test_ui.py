@@ -17,14 +17,21 @@ import pytest
 import uvicorn
 from prometheus_client import CollectorRegistry
 
-from agent.api import create_app
 from agent.clock import ManualClock
 from agent.config.models import ApiConfig
-from agent.domain import ChangeStatus
-from agent.store import Store
+from agent.core.domain import ChangeStatus
+from agent.shell.api import create_app
+from agent.shell.store import Store
 from demo.processes import free_port, wait_until
 from tests.conftest import require
-from tests.support.records import T0, add_change, incident_state, save_incidents, signal_state
+from tests.support.records import (
+    T0,
+    add_change,
+    approvals_in_inbox,
+    incident_state,
+    save_incidents,
+    signal_state,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -38,7 +45,10 @@ HOSTILE_LOG = "<script>window.__pwned=2</script> request failed"
 class Server:
     url: str
     store: Store
-    approved: list[int]
+
+    @property
+    def approved(self) -> list[int]:
+        return approvals_in_inbox(self.store)
 
 
 @pytest.fixture
@@ -52,23 +62,20 @@ def server(tmp_path: Path) -> Iterator[Server]:
             title="demo-web latency high",
             signals=[
                 signal_state("fp-a", labels={"instance": HOSTILE, "job": "demo"}),
-                signal_state("fp-log", name="log_error_burst", details=evidence),
+                signal_state("fp-log", name="log_error_burst", evidence=evidence),
             ],
         ),
     )
     add_change(store, 1)
-    add_change(store, 1)
-    approved: list[int] = []
+    add_change(store, 1, rule="another-rule")  # one open change per incident and rule
     api = ApiConfig.model_validate({"tokens": [{"name": "oncall", "role": "operator", "token": OPERATOR}]})
-    app = create_app(
-        store, CollectorRegistry(), api, ManualClock(T0), lambda: {"ready": True}, on_approved=approved.append
-    )
+    app = create_app(store, CollectorRegistry(), api, ManualClock(T0), lambda: {"ready": True})
     port = free_port()
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
     wait_until(lambda: uv.started, 10, "the API server")
-    yield Server(f"http://127.0.0.1:{port}", store, approved)
+    yield Server(f"http://127.0.0.1:{port}", store)
     uv.should_exit = True
     thread.join(10)
     store.close()
@@ -121,6 +128,7 @@ def test_approving_needs_a_token_then_records_the_decision(server: Server, page:
     page.fill("#token", OPERATOR)
     page.click("#token-form button")
     page.wait_for_selector("text=token set")
+    page.reload()  # setting the token re-renders the list; a note typed before that render lands would be lost
     change_row(page, 1).get_by_label("note").fill("checked the dashboard")
     change_row(page, 1).get_by_role("button", name="Approve").click()
     page.wait_for_selector("text=change #1 approved")

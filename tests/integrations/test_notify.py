@@ -1,19 +1,24 @@
-"""Notification sinks against a recording local webhook receiver, and the Notifier's delivery thread."""
+"""Notification sinks against a recording local webhook receiver, and the Notifier delivering the outbox
+of a real store (notifications are written with the decisions that cause them, then delivered)."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from agent.metrics import AgentMetrics
-from agent.notifier import Notifier
+from agent.clock import SystemClock
+from agent.core.decisions import Decisions, Notification
+from agent.shell.metrics import AgentMetrics
+from agent.shell.notifier import Notifier
+from agent.shell.store import Store
 from demo.processes import free_port
 from integrations.errors import IntegrationError
 from integrations.notify import WebhookSink, redact_url
@@ -143,22 +148,50 @@ def registry() -> CollectorRegistry:
     return CollectorRegistry()
 
 
+class Outbox:
+    """A store's outbox and the notifier delivering it: `notify` records a notification as a commit of
+    the core's decisions would, and returns how many sinks it was queued for."""
+
+    def __init__(self, store: Store, notifier: Notifier, routes: dict[str, list[str]]):
+        self.store = store
+        self.notifier = notifier
+        self.routes = routes
+
+    def notify(self, event: str, payload: dict[str, Any]) -> int:
+        out = Decisions(at=datetime.now(UTC))
+        out.notifications.append(Notification(event, lambda: payload))
+        self.store.committer(self.routes, None).commit(out, 0)
+        self.notifier.wake()
+        return len(self.routes.get(event, []))
+
+    def stop(self, timeout: float = 5) -> None:
+        self.notifier.stop(timeout)
+
+
+StartOutbox = Callable[..., Outbox]
+
+
 @pytest.fixture
-def notifiers() -> Iterator[list[Notifier]]:
-    """Notifiers created by a test; stopped (their queues drained) at the end even if it fails."""
-    made: list[Notifier] = []
-    yield made
-    for n in made:
-        n.stop(timeout=5)
+def outbox(tmp_path: Path, registry: CollectorRegistry) -> Iterator[StartOutbox]:
+    """Outboxes created by a test, stopped and closed at the end even if it fails."""
+    made: list[Outbox] = []
 
+    def start(*routes: tuple[WebhookSink, set[str]]) -> Outbox:
+        store = Store.open(f"sqlite:///{tmp_path / f'outbox{len(made)}.db'}")
+        subscribed: dict[str, list[str]] = {}
+        for sink, events in routes:
+            for event in sorted(events):
+                subscribed.setdefault(event, []).append(sink.name)
+        sinks = {sink.name: sink for sink, _ in routes}
+        notifier = Notifier(sinks, store.outbox, None, SystemClock(), AgentMetrics(registry), interval=0.05)
+        notifier.start()
+        made.append(Outbox(store, notifier, subscribed))
+        return made[-1]
 
-def start_notifier(
-    made: list[Notifier], registry: CollectorRegistry, *routes: tuple[WebhookSink, set[str]]
-) -> Notifier:
-    notifier = Notifier([(sink, frozenset(events)) for sink, events in routes], AgentMetrics(registry))
-    notifier.start()
-    made.append(notifier)
-    return notifier
+    yield start
+    for o in made:
+        o.stop()
+        o.store.close()
 
 
 def delivered(registry: CollectorRegistry, sink: str, result: str) -> float:
@@ -170,31 +203,29 @@ def bodies(peer: RecordingServer) -> list[Any]:
 
 
 def test_notifier_delivers_in_order_only_to_subscribed_sinks(
-    http_peer: StartPeer, registry: CollectorRegistry, notifiers: list[Notifier]
+    http_peer: StartPeer, registry: CollectorRegistry, outbox: StartOutbox
 ) -> None:
     pager, chat, audit = http_peer([Reply(200)]), http_peer([Reply(200)]), http_peer([Reply(200)])
     pager_sink, _ = webhook(pager, name="pager")
     chat_sink, _ = webhook(chat, name="chat")
     audit_sink, _ = webhook(audit, name="audit")
-    notifier = start_notifier(
-        notifiers,
-        registry,
+    box = outbox(
         (pager_sink, {"escalation"}),
         (chat_sink, {"escalation", "sla_breach", "remediation"}),
         (audit_sink, {"incident_opened"}),
     )
 
     queued = [
-        notifier.notify("escalation", {"incident_id": 1}),
-        notifier.notify("sla_breach", {"incident_id": 2}),
-        notifier.notify("remediation", {"change_id": 3}),
-        notifier.notify("escalation", {"incident_id": 4}),
+        box.notify("escalation", {"incident_id": 1}),
+        box.notify("sla_breach", {"incident_id": 2}),
+        box.notify("remediation", {"change_id": 3}),
+        box.notify("escalation", {"incident_id": 4}),
     ]
 
     assert queued == [2, 1, 1, 2]
     chat.wait_for(4)
     pager.wait_for(2)
-    notifier.stop(timeout=5)  # drains the queue: nothing else is on its way
+    box.stop()
     assert bodies(pager) == [
         {"event": "escalation", "incident_id": 1},
         {"event": "escalation", "incident_id": 4},
@@ -209,67 +240,74 @@ def test_notifier_delivers_in_order_only_to_subscribed_sinks(
     assert set(pager_sink.threads + chat_sink.threads) == {"aiops-notifier"}
     assert delivered(registry, "pager", "ok") == 2
     assert delivered(registry, "chat", "ok") == 4
+    assert box.store.outbox.pending() == 0
 
 
-def test_notify_returns_without_waiting_for_delivery(
-    http_peer: StartPeer, registry: CollectorRegistry, notifiers: list[Notifier]
+def test_recording_a_notification_does_not_wait_for_its_delivery(
+    http_peer: StartPeer, registry: CollectorRegistry, outbox: StartOutbox
 ) -> None:
     slow = http_peer([Reply(200, hang=1.0)])
     sink, _ = webhook(slow, timeout=5)
-    notifier = start_notifier(notifiers, registry, (sink, {"escalation"}))
+    box = outbox((sink, {"escalation"}))
 
     t0 = time.monotonic()
-    queued = [notifier.notify("escalation", {"incident_id": i}) for i in range(3)]
+    queued = [box.notify("escalation", {"incident_id": i}) for i in range(3)]
 
     assert time.monotonic() - t0 < 0.5
     assert queued == [1, 1, 1]
-    assert len(slow.requests) <= 1, "notify() must queue, not send"
+    assert len(slow.requests) <= 1, "recording must queue, not send"
     assert [b["incident_id"] for b in bodies(slow)] in ([], [0])
     slow.wait_for(3, timeout=10)
 
 
-def test_a_failing_sink_does_not_block_the_others(
+def test_a_failing_sink_does_not_block_the_others_and_is_retried_later(
     http_peer: StartPeer,
     registry: CollectorRegistry,
-    notifiers: list[Notifier],
+    outbox: StartOutbox,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     broken, healthy = http_peer([Reply(500)]), http_peer([Reply(200)])
     broken_sink, _ = webhook(broken, name="broken", retries=1)
     healthy_sink, _ = webhook(healthy, name="healthy")
-    notifier = start_notifier(
-        notifiers, registry, (broken_sink, {"escalation"}), (healthy_sink, {"escalation"})
-    )
-    caplog.set_level(logging.ERROR, logger="agent.notifier")
+    box = outbox((broken_sink, {"escalation"}), (healthy_sink, {"escalation"}))
+    caplog.set_level(logging.ERROR, logger="agent.shell.notifier")
 
     for i in (1, 2, 3):
-        notifier.notify("escalation", {"incident_id": i})
+        box.notify("escalation", {"incident_id": i})
 
     healthy.wait_for(3)
-    notifier.stop(timeout=5)
+    box.stop()
     assert [b["incident_id"] for b in bodies(healthy)] == [1, 2, 3]
     assert len(broken.requests) == 3 * 2  # every notification tried, each with one retry
     assert delivered(registry, "broken", "error") == 3
     assert delivered(registry, "healthy", "ok") == 3
-    errors = [r.getMessage() for r in caplog.records if r.name == "agent.notifier"]
+    errors = [r.getMessage() for r in caplog.records if r.name == "agent.shell.notifier"]
     assert len(errors) == 3 and all("not delivered" in m and "broken" in m for m in errors)
+    assert all("retry 2/5 later" in m for m in errors)
     for m in errors:
         assert_no_secret(m)
+    assert box.store.outbox.pending() == 3, "the failed ones wait in the outbox for their next attempt"
+    [due] = box.store.outbox.due(datetime.now(UTC) + timedelta(seconds=3), limit=1)
+    assert (due.sink, due.attempts, due.payload["incident_id"]) == ("broken", 1, 1)
 
 
-def test_a_notification_that_cannot_be_sent_does_not_stop_later_ones(
-    http_peer: StartPeer, registry: CollectorRegistry, notifiers: list[Notifier]
+def test_a_notification_with_odd_values_is_still_recorded_and_sent(
+    http_peer: StartPeer, registry: CollectorRegistry, outbox: StartOutbox
 ) -> None:
-    """A payload the sink cannot even encode (here: a datetime) fails that one notification, not the thread."""
+    """A payload value JSON has no type for (here: a datetime) is recorded as text, never left unsent
+    or allowed to fail the commit of the decision it belongs to."""
     peer = http_peer([Reply(200)])
     sink, _ = webhook(peer, name="pager")
-    notifier = start_notifier(notifiers, registry, (sink, {"escalation"}))
+    box = outbox((sink, {"escalation"}))
+    at = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
-    notifier.notify("escalation", {"incident_id": 1, "at": datetime.now(UTC)})
-    notifier.notify("escalation", {"incident_id": 2})
+    box.notify("escalation", {"incident_id": 1, "at": at})
+    box.notify("escalation", {"incident_id": 2})
 
-    peer.wait_for(1)
-    notifier.stop(timeout=5)
-    assert bodies(peer) == [{"event": "escalation", "incident_id": 2}]
-    assert delivered(registry, "pager", "error") == 1
-    assert delivered(registry, "pager", "ok") == 1
+    peer.wait_for(2)
+    box.stop()
+    assert bodies(peer) == [
+        {"event": "escalation", "incident_id": 1, "at": str(at)},
+        {"event": "escalation", "incident_id": 2},
+    ]
+    assert delivered(registry, "pager", "ok") == 2

@@ -1,6 +1,6 @@
 """integrations.prometheus against a real Prometheus (and a scripted fake one for the failure modes).
 
-The cursor tests poll the way agent.runtime.Agent.poll_query does, with real time passing, and check the
+The cursor tests poll the way agent.shell.runtime.Agent.poll_query does, with real time passing, and check the
 property the agent depends on: every grid timestamp is fetched exactly once, even across a failed poll.
 """
 
@@ -120,7 +120,7 @@ def test_query_range_returns_every_step_of_every_series(stack: PromStack) -> Non
     end = math.floor(time.time()) - 1.0
     start = end - 3.0
 
-    batch = client.query_range(REQUESTS_BY_CODE, start, end, STEP)
+    batch = client.query_range(REQUESTS_BY_CODE, start, end, STEP).series()
 
     assert sorted(s.labels["code"] for s in batch) == ["200", "500"]
     for s in batch:
@@ -155,7 +155,7 @@ def poll(cursor: RangeCursor, client: PrometheusClient, promql: str) -> tuple[fl
     assert window is not None, "poll() called before a grid point was due"
     start, end, skipped = window
     assert skipped == 0
-    batch = client.query_range(promql, start, end, cursor.step)
+    batch = client.query_range(promql, start, end, cursor.step).series()
     cursor.advance(end)
     return start, end, batch
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agent.domain import ChangeStatus, IncidentStatus, Level, Priority, Severity, TimelineEntry
-from agent.incidents import IncidentState, SignalState
-from agent.store import Store
-from agent.store.tables import Change
+from sqlmodel import Session
+
+from agent.core.decisions import Decisions, ProblemLink
+from agent.core.domain import ChangeStatus, IncidentStatus, Level, Priority, Severity
+from agent.core.incidents import Entry, IncidentState, SignalState
+from agent.shell.store import Store
+from agent.shell.store.tables import Change
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -41,7 +44,7 @@ def incident_state(
     **overrides: Any,
 ) -> IncidentState:
     fields: dict[str, Any] = {
-        "id": incident_id,
+        "ref": incident_id,
         "service": "demo-web",
         "signature": "demo-web:demo_latency_p99",
         "title": f"demo-web latency high (#{incident_id})",
@@ -68,13 +71,22 @@ def incident_state(
     return st
 
 
-def opened_entry(st: IncidentState) -> TimelineEntry:
-    return TimelineEntry(st.id, st.opened_at, "opened", "agent", f"{st.title}", {"signals": len(st.signals)})
+def opened_entry(st: IncidentState) -> Entry:
+    return Entry(st, st.opened_at, "opened", "agent", f"{st.title}", {"signals": len(st.signals)})
 
 
 def save_incidents(store: Store, *states: IncidentState) -> None:
-    """Save incidents with their `opened` timeline entries, as the pipeline does on a tick."""
-    store.incidents.save(states, [opened_entry(st) for st in states])
+    """Store incidents (with their signals and `opened` timeline entries) as the core's decisions are
+    stored. The store assigns ids: each state must be the next one, `incident_state(n)` its `n`."""
+    for st in states:
+        wanted = st.ref
+        out = Decisions(at=st.opened_at)
+        out.incident(st)
+        for sig in st.signals.values():
+            out.signal(st, sig)
+        out.entry(opened_entry(st))
+        store.committer({}, None).commit(out, 0)
+        assert st.id == wanted, f"the store gave id {st.id} to the incident meant as #{wanted}"
 
 
 def change_row(
@@ -93,7 +105,7 @@ def change_row(
         "playbook": "recycle_workers.yml",
         "change_type": "normal",
         "risk": "low",
-        "status": status.value,
+        "status": status,
         "params": {"url": "http://10.0.0.1:8000/admin/recycle"},
         "reason": "latency above expected",
         "created_at": at,
@@ -107,6 +119,26 @@ def change_row(
 def add_change(
     store: Store, incident_id: int, status: ChangeStatus = ChangeStatus.AWAITING_APPROVAL, **kw: Any
 ) -> int:
-    change = store.changes.create(change_row(incident_id, status, **kw))
-    assert change.id is not None
-    return change.id
+    with Session(store.engine) as s:
+        change = change_row(incident_id, status, **kw)
+        s.add(change)
+        s.commit()
+        assert change.id is not None
+        return change.id
+
+
+def link_problem(store: Store, signature: str, title: str, incident_ids: list[int], at: datetime = T0) -> int:
+    """Record a problem candidate linking incidents already stored, as the core's decisions do."""
+    note = incident_ids[-1]
+    out = Decisions(at=at)
+    out.problems.append(ProblemLink(signature, "demo-web", title, tuple(incident_ids), at, note))
+    return store.committer({}, None).commit(out, 0).problems[signature]
+
+
+def approvals_in_inbox(store: Store) -> list[int]:
+    """Approvals that reached the leader's inbox (and so will be executed)."""
+    return [
+        r.payload["change_id"]
+        for r in store.inbox.pending()
+        if r.kind == "change_decided" and r.payload["approved"]
+    ]

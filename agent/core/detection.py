@@ -1,0 +1,309 @@
+"""Detection stage: detectors (created lazily from config) and static thresholds turn samples into anomaly
+signals, and into positive evidence of recovery. Missing data produces neither.
+
+Each query gets one detector bank with a slot per series, fed a whole poll in lockstep (one row per
+timestamp); what the stage remembers of each series (last timestamp, last sighting, whether it is in
+an anomalous episode) lives in arrays beside the bank. A poll of many series therefore costs one
+dictionary lookup per series and a few numpy operations per timestamp, not Python per point.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+import detectors
+from agent.config.models import DetectorProfile, QueryConfig, StaticThreshold
+from agent.core.domain import Signal, SignalClear, fingerprint
+from agent.core.topology import UNMAPPED, ServiceMap
+from integrations.prometheus import Matrix
+
+RELEASE_Z = 3.0
+MAX_WAIT = 2  # polls a new series waits for its history before it starts cold
+_ROWS_PER_CHUNK = 64  # timestamps judged per block: bounds the grid's memory on long warm-up histories
+
+
+class _QueryState:
+    """The series of one query: a slot each in the bank, and the stage's memory of each slot."""
+
+    def __init__(self, bank: detectors.Bank | None):
+        self.bank = bank
+        self.slots: dict[frozenset[tuple[str, str]], int] = {}
+        self.labels: list[dict[str, str]] = []
+        self.service: list[str] = []
+        self.fingerprint: list[str] = []
+        self.keys: list[frozenset[tuple[str, str]] | None] = []
+        self.last_ts = np.zeros(0)
+        self.seen_at = np.zeros(0)
+        self.anomalous = np.zeros(0, dtype=bool)
+        self.free: list[int] = []
+        self.warmed = False  # history has been fed once: series seen later wait for their own
+        self.pending: dict[int, int] = {}  # rows waiting for history -> polls waited
+
+    @property
+    def size(self) -> int:
+        return len(self.labels)
+
+    def rows(self, query: QueryConfig, labels: list[Mapping[str, str]], services: ServiceMap) -> np.ndarray:
+        out = np.empty(len(labels), dtype=np.int64)
+        slots = self.slots
+        for i, lab in enumerate(labels):
+            key = frozenset(lab.items())
+            row = slots.get(key)
+            if row is None:
+                row = self._new(query, key, dict(lab), services)
+                if self.warmed and self.bank is not None:
+                    self.pending[row] = 0
+            out[i] = row
+        return out
+
+    def _new(
+        self,
+        query: QueryConfig,
+        key: frozenset[tuple[str, str]],
+        labels: dict[str, str],
+        services: ServiceMap,
+    ) -> int:
+        service = query.service or services.service_for(labels) or UNMAPPED
+        fp = fingerprint(query.name, labels)
+        if self.free:
+            row = self.free.pop()
+            self.labels[row], self.service[row], self.fingerprint[row], self.keys[row] = (
+                labels,
+                service,
+                fp,
+                key,
+            )
+            self.last_ts[row], self.seen_at[row], self.anomalous[row] = -math.inf, 0.0, False
+        else:
+            row = self.size
+            self.labels.append(labels)
+            self.service.append(service)
+            self.fingerprint.append(fp)
+            self.keys.append(key)
+            if row >= len(self.last_ts):
+                grow = max(8, 2 * len(self.last_ts))
+                self.last_ts = np.concatenate([self.last_ts, np.full(grow, -math.inf)])
+                self.seen_at = np.concatenate([self.seen_at, np.zeros(grow)])
+                self.anomalous = np.concatenate([self.anomalous, np.zeros(grow, dtype=bool)])
+            if self.bank is not None and self.bank.size <= row:
+                self.bank.grow(max(8, 2 * self.bank.size, row + 1))
+        self.slots[key] = row
+        return row
+
+
+@dataclass
+class Detected:
+    signals: list[Signal] = field(default_factory=list)
+    onsets: list[Signal] = field(default_factory=list)
+    clears: list[SignalClear] = field(default_factory=list)
+    samples: int = 0
+    wants_history: bool = False  # series new to a warmed query wait for history (see DetectionStage)
+
+
+class DetectionStage:
+    """Points at or before a series' last seen timestamp are ignored, so a re-delivered sample can
+    neither double-count nor re-train a detector.
+
+    A series is anomalous from a point scoring at least the threshold (or crossing a static limit)
+    until it is back to normal: its undamped score below the threshold and, for detectors that keep a
+    robust level, the value within RELEASE_Z deviations of that level. The first normal point is the
+    clear. (Calibrated scores fade while a fault persists; the level does not learn it, so a lasting
+    fault stays one open episode instead of clearing after a few points.)
+
+    Warm start: `history` (the query's recent past, fetched once when the agent starts or takes over)
+    only trains, so a detector warmed from the past raises nothing for it. A series first seen later
+    (a new pod, a series back from eviction) waits up to MAX_WAIT polls for the next history fetch
+    (`Detected.wants_history` asks for it), then starts cold; its live points wait with it.
+    """
+
+    def __init__(self, profiles: Mapping[str, DetectorProfile], threshold: float, services: ServiceMap):
+        self.profiles = profiles
+        self.threshold = threshold
+        self.services = services
+        self._queries: dict[str, _QueryState] = {}
+
+    def process(self, query: QueryConfig, batch: Matrix, history: Matrix | None = None) -> Detected:
+        state = self._queries.get(query.name)
+        if state is None:
+            state = self._queries[query.name] = _QueryState(self._new_bank(query))
+        out = Detected()
+        if history is not None:
+            self._feed(query, state, history, False, out)
+            state.warmed, state.pending = True, {}
+            out.samples = 0
+        self._feed(query, state, batch, True, out)
+        for row in list(state.pending):
+            state.pending[row] += 1
+            if state.pending[row] > MAX_WAIT:
+                del state.pending[row]
+        out.wants_history = bool(state.pending)
+        return out
+
+    def _feed(
+        self, query: QueryConfig, state: _QueryState, batch: Matrix, judge: bool, out: Detected
+    ) -> None:
+        if not len(batch):
+            return
+        rows = state.rows(query, batch.labels, self.services)
+        owner = np.repeat(rows, batch.counts)
+        if judge:  # a live series, even one waiting for its history, is not idle
+            np.maximum.at(state.seen_at, owner, batch.ts)
+        fresh = batch.ts > state.last_ts[owner]
+        if state.pending and judge:
+            fresh &= ~np.isin(owner, np.fromiter(state.pending, dtype=np.int64))
+        if not fresh.any():
+            return
+        owner, ts, values = owner[fresh], batch.ts[fresh], batch.values[fresh]
+        np.maximum.at(state.last_ts, owner, ts)
+        values = np.where(np.isfinite(values), values, np.nan)
+        stamps, at = np.unique(ts, return_inverse=True)
+        size = state.bank.size if state.bank is not None else state.size
+        threshold = query.threshold or self.threshold
+        for lo in range(0, len(stamps), _ROWS_PER_CHUNK):
+            hi = min(lo + _ROWS_PER_CHUNK, len(stamps))
+            pick = (at >= lo) & (at < hi)
+            grid = np.full((hi - lo, size), np.nan)
+            grid[at[pick] - lo, owner[pick]] = values[pick]
+            for i in range(hi - lo):
+                self._step(query, state, float(stamps[lo + i]), grid[i], threshold, judge, out)
+
+    def _step(
+        self,
+        query: QueryConfig,
+        state: _QueryState,
+        t: float,
+        x: np.ndarray,
+        threshold: float,
+        judge: bool,
+        out: Detected,
+    ) -> None:
+        """One timestamp of every series of a query (NaN where a series has no point)."""
+        ok = np.isfinite(x)
+        n = len(x)
+        out.samples += int(ok.sum())
+        score = state.bank.update(np.full(n, t), x) if state.bank is not None else None
+        if not judge:
+            return
+        idx = np.flatnonzero(ok)
+        xi = x[idx]
+        crossed = _crossed(query.thresholds, xi)
+        alarm = crossed >= 0
+        if state.bank is not None:
+            level, warm = state.bank.unsuppressed[idx], state.bank.warm()[idx]
+            lasting = (level >= threshold) | (state.bank.deviation[idx] >= RELEASE_Z)
+            assert score is not None
+            alarm |= warm & ((score[idx] >= threshold) | (state.anomalous[idx] & lasting))
+        was = state.anomalous[idx]
+        for j in np.flatnonzero(alarm | was):
+            row = int(idx[j])
+            if not alarm[j]:
+                state.anomalous[row] = False
+                out.clears.append(SignalClear(state.fingerprint[row], _dt(t)))
+                continue
+            judged = (
+                1.0
+                if score is None or state.bank is None
+                else float(max(score[row], state.bank.unsuppressed[row]))
+            )
+            sig = self._signal(query, state, row, t, float(xi[j]), int(crossed[j]), judged)
+            out.signals.append(sig)
+            if not state.anomalous[row]:
+                out.onsets.append(sig)
+            state.anomalous[row] = True
+
+    def _signal(
+        self,
+        query: QueryConfig,
+        state: _QueryState,
+        row: int,
+        t: float,
+        value: float,
+        crossed: int,
+        judged: float,
+    ) -> Signal:
+        if crossed >= 0:
+            limit = query.thresholds[crossed]
+            bound = limit.above if limit.above is not None and value > limit.above else limit.below
+            score, kind, severity, expected = 1.0, "static", limit.severity, bound
+        else:
+            bank = state.bank
+            assert bank is not None  # a detector judged this row
+            exp = float(bank.expected[row])
+            score = judged
+            kind = self.profiles[query.detector].kind if query.detector else "static"
+            severity, expected = query.severity, (exp if math.isfinite(exp) else None)
+        return Signal(
+            name=query.name,
+            service=state.service[row],
+            source="prometheus",
+            labels=state.labels[row],
+            at=_dt(t),
+            value=value,
+            score=score,
+            detector=kind,
+            severity=severity,
+            expected=expected,
+            fingerprint=state.fingerprint[row],
+        )
+
+    def _new_bank(self, query: QueryConfig) -> detectors.Bank | None:
+        if query.detector is None:
+            return None
+        profile = self.profiles[query.detector]
+        return detectors.build_bank(profile.kind, profile.params)
+
+    def evict(self, now: datetime, idle: timedelta) -> int:
+        """Forget series not seen for `idle` (bounded memory as label sets churn); returns how many."""
+        cutoff = now.timestamp() - idle.total_seconds()
+        gone = 0
+        for state in self._queries.values():
+            stale = [row for row in state.slots.values() if state.seen_at[row] < cutoff]
+            for row in stale:
+                key = state.keys[row]
+                assert key is not None
+                del state.slots[key]
+                state.keys[row] = None
+                state.pending.pop(row, None)
+                state.free.append(row)
+            if stale and state.bank is not None:
+                state.bank.reset(np.array(stale))
+            gone += len(stale)
+        return gone
+
+    def counts(self) -> tuple[int, int]:
+        """(warm series, warming series)."""
+        warm = total = 0
+        for state in self._queries.values():
+            rows = np.array(list(state.slots.values()), dtype=np.int64)
+            total += len(rows)
+            warm += len(rows) if state.bank is None else int(state.bank.warm()[rows].sum())
+        return warm, total - warm
+
+    def knows(self, query: str, labels: Mapping[str, str]) -> bool:
+        state = self._queries.get(query)
+        return state is not None and frozenset(labels.items()) in state.slots
+
+
+def _crossed(thresholds: list[StaticThreshold], x: np.ndarray) -> np.ndarray:
+    """Index of the most severe static limit each value crosses, or -1."""
+    worst = np.full(len(x), -1)
+    rank = np.full(len(x), -1)
+    for i, t in enumerate(thresholds):
+        hit = np.zeros(len(x), dtype=bool)
+        if t.above is not None:
+            hit |= x > t.above
+        if t.below is not None:
+            hit |= x < t.below
+        better = hit & (t.severity.rank > rank)
+        worst = np.where(better, i, worst)
+        rank = np.where(better, t.severity.rank, rank)
+    return worst
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)

@@ -1,0 +1,126 @@
+"""What the core knows of remediation changes, as far as rule guards need it: the open change of each
+incident, attempts per incident and rule, and recent changes per rule and service (cooldown).
+
+Loaded from the store when the core starts and kept current from the changes the core creates and
+the results and decisions that come back as events, so guards never query the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from agent.core.domain import ChangeStatus
+from agent.core.records import ChangeBase
+
+OPEN = frozenset(
+    {ChangeStatus.AWAITING_APPROVAL, ChangeStatus.APPROVED, ChangeStatus.RUNNING, ChangeStatus.VERIFYING}
+)
+_NOT_ATTEMPTS = frozenset({ChangeStatus.REJECTED, ChangeStatus.CANCELLED, ChangeStatus.DRY_RUN})
+_NO_COOLDOWN = frozenset({ChangeStatus.REJECTED, ChangeStatus.CANCELLED})
+
+
+@dataclass
+class Tracked:
+    """One change as the guards see it. `id` is None until the store has created it."""
+
+    id: int | None
+    incident_id: int | None
+    incident_ref: int | None
+    rule: str
+    service: str
+    status: ChangeStatus
+    created_at: datetime
+
+    @property
+    def open(self) -> bool:
+        return self.status in OPEN
+
+
+class ChangeLedger:
+    def __init__(self, horizon: timedelta):
+        self.horizon = horizon  # the longest cooldown of any rule: older changes no longer matter
+        self._by_incident: dict[int, list[Tracked]] = {}  # by incident ref
+        self._by_rule: dict[tuple[str, str], list[Tracked]] = {}
+        self._by_id: dict[int, Tracked] = {}
+
+    def load(self, changes: Iterable[ChangeBase], refs: dict[int, int]) -> None:
+        """Changes from the store (`id` set); `refs` maps incident ids to the core's refs."""
+        for c in sorted(changes, key=lambda c: c.created_at):
+            change_id = getattr(c, "id", None)
+            self.add(
+                Tracked(
+                    change_id,
+                    c.incident_id,
+                    refs.get(c.incident_id),
+                    c.rule,
+                    c.service,
+                    ChangeStatus(c.status),
+                    c.created_at,
+                )
+            )
+
+    def add(self, t: Tracked) -> None:
+        if t.incident_ref is not None:
+            self._by_incident.setdefault(t.incident_ref, []).append(t)
+        self._by_rule.setdefault((t.rule, t.service), []).append(t)
+        if t.id is not None:
+            self._by_id[t.id] = t
+
+    def bound(self, t: Tracked, change_id: int | None, incident_id: int | None) -> None:
+        """The store created the change (`change_id`), or refused it (None: forget it)."""
+        if change_id is None:
+            self._discard(t)
+            return
+        t.id, t.incident_id = change_id, incident_id
+        self._by_id[change_id] = t
+
+    def get(self, change_id: int) -> Tracked | None:
+        return self._by_id.get(change_id)
+
+    def set_status(self, change_id: int, status: ChangeStatus) -> Tracked | None:
+        t = self._by_id.get(change_id)
+        if t is not None:
+            t.status = status
+        return t
+
+    def open_change(self, incident_ref: int) -> Tracked | None:
+        return next((t for t in self._by_incident.get(incident_ref, ()) if t.open), None)
+
+    def attempts(self, incident_ref: int, rule: str) -> int:
+        return sum(
+            1
+            for t in self._by_incident.get(incident_ref, ())
+            if t.rule == rule and t.status not in _NOT_ATTEMPTS
+        )
+
+    def last_change_at(self, rule: str, service: str, now: datetime) -> datetime | None:
+        """When `rule` last made a change for `service` that counts for its cooldown."""
+        recent = self._by_rule.get((rule, service))
+        if not recent:
+            return None
+        counted = [t.created_at for t in recent if t.status not in _NO_COOLDOWN]
+        return max(counted, default=None)
+
+    def forget_incident(self, incident_ref: int) -> None:
+        """The core no longer holds the incident: its closed changes matter only for cooldowns now."""
+        for t in self._by_incident.pop(incident_ref, []):
+            if not t.open and t.id is not None:
+                self._by_id.pop(t.id, None)
+
+    def prune(self, now: datetime) -> None:
+        """Drop changes too old for any cooldown (called on clock ticks, so memory stays bounded)."""
+        cutoff = now - self.horizon
+        for key in list(self._by_rule):
+            kept = [t for t in self._by_rule[key] if t.created_at >= cutoff or t.open]
+            if kept:
+                self._by_rule[key] = kept
+            else:
+                del self._by_rule[key]
+
+    def _discard(self, t: Tracked) -> None:
+        if t.incident_ref is not None and t in self._by_incident.get(t.incident_ref, []):
+            self._by_incident[t.incident_ref].remove(t)
+        if t in self._by_rule.get((t.rule, t.service), []):
+            self._by_rule[(t.rule, t.service)].remove(t)

@@ -1,0 +1,37 @@
+"""Problem candidates: an incident signature that keeps coming back is probably one underlying problem."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from datetime import datetime
+
+from agent.config.models import ProblemConfig
+from agent.core.decisions import ProblemLink
+from agent.core.incidents import IncidentState
+
+
+class Recurrence:
+    """The incidents opened per signature within `recurrence_window`, kept in memory (loaded from the
+    store at start, as ids), so an opening costs a deque append, not a query."""
+
+    def __init__(self, config: ProblemConfig):
+        self.config = config
+        self._opened: dict[str, deque[tuple[datetime, IncidentState | int]]] = {}
+
+    def load(self, openings: Iterable[tuple[str, datetime, int]]) -> None:
+        """(signature, opened_at, incident id) of incidents opened within the window, oldest first."""
+        for signature, at, incident_id in sorted(openings, key=lambda o: (o[1], o[2])):
+            self._opened.setdefault(signature, deque()).append((at, incident_id))
+
+    def opened(self, inc: IncidentState, now: datetime) -> ProblemLink | None:
+        """Record an opening; a link when the signature recurred `recurrence_count` times in the window."""
+        seen = self._opened.setdefault(inc.signature, deque())
+        seen.append((inc.opened_at, inc))
+        since = now - self.config.recurrence_window
+        while seen and seen[0][0] < since:
+            seen.popleft()
+        if len(seen) < self.config.recurrence_count:
+            return None
+        title = f"{inc.signature} recurring ({len(seen)}x in {self.config.recurrence_window})"
+        return ProblemLink(inc.signature, inc.service, title, tuple(i for _, i in seen), now, inc)

@@ -1,0 +1,185 @@
+"""The record model of every stored entity, declared once (the SQLModel base/table/public pattern).
+
+Each `XBase` here holds the fields of one entity with their column types; the store's tables
+(`agent/shell/store/tables.py`) add keys and constraints to it, the core's working state
+(`agent/core/incidents.py`) adds behaviour, and the API's public views add computed fields. A field
+added here reaches the store, the core and the API together.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Text
+from sqlmodel import Field, SQLModel
+
+from agent.core.columns import EnumText, UTCDateTime
+from agent.core.domain import ChangeStatus, IncidentStatus, Level, Priority, Severity
+
+
+def when(index: bool = False, nullable: bool = False) -> Any:
+    """A UTC timestamp column (required unless `nullable`)."""
+    return Field(default=None if nullable else ..., sa_type=UTCDateTime, index=index, nullable=nullable)
+
+
+def text(default: str = "") -> Any:
+    """Free text of any length (reasons, outputs)."""
+    return Field(default=default, sa_type=Text)
+
+
+def vocabulary(enum: Any, default: Any = ..., index: bool = False) -> Any:
+    return Field(default=default, sa_type=EnumText(enum), index=index)  # type: ignore[arg-type]
+
+
+class IncidentBase(SQLModel):
+    """An incident: what is wrong with which service, how urgent, and where it is in its lifecycle."""
+
+    service: str = Field(index=True)
+    signature: str = Field(index=True)
+    title: str = text()
+    status: IncidentStatus = vocabulary(IncidentStatus, IncidentStatus.OPEN, index=True)
+    priority: Priority = vocabulary(Priority)
+    impact: Level = vocabulary(Level)
+    urgency: Level = vocabulary(Level)
+    started_at: datetime = when()
+    opened_at: datetime = when(index=True)
+    updated_at: datetime = when()
+    ack_due_at: datetime = when()
+    resolve_due_at: datetime = when()
+    acknowledged_at: datetime | None = when(nullable=True)
+    remediation_started_at: datetime | None = when(nullable=True)
+    resolved_at: datetime | None = when(index=True, nullable=True)
+    ack_breached: bool = False
+    resolve_breached: bool = False
+    escalated: bool = False
+    parent_id: int | None = None
+    problem_id: int | None = Field(default=None, index=True)
+    resolution: str = text()
+    resolved_by: str = ""
+
+
+class SignalBase(SQLModel):
+    """One signature (series) within one incident; repeats update it instead of adding rows."""
+
+    fingerprint: str = Field(index=True)
+    name: str
+    service: str
+    source: str
+    detector: str
+    severity: Severity = vocabulary(Severity)
+    labels: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
+    first_at: datetime = when()
+    last_at: datetime = when()
+    count: int = 1
+    peak_score: float
+    last_value: float
+    last_expected: float | None = None
+    last_score: float
+    cleared_at: datetime | None = when(nullable=True)
+    evidence: dict[str, Any] | None = Field(
+        default=None, sa_type=JSON
+    )  # a log template, samples, annotations
+
+
+class IncidentEventBase(SQLModel):
+    """One line of an incident's timeline: every transition names when, who and why."""
+
+    at: datetime = when()
+    kind: str
+    actor: str
+    reason: str = text()
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+
+class ChangeBase(SQLModel):
+    """A remediation as a change record: what was planned, who approved it, what happened."""
+
+    incident_id: int = Field(index=True, foreign_key="incidents.id")
+    rule: str = Field(index=True)
+    service: str = Field(index=True)
+    runbook: str
+    playbook: str
+    change_type: str
+    risk: str
+    status: ChangeStatus = vocabulary(ChangeStatus, index=True)
+    attempt: int = 1
+    params: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    reason: str = text()
+    created_at: datetime = when(index=True)
+    decided_at: datetime | None = when(nullable=True)
+    decided_by: str = ""
+    started_at: datetime | None = when(nullable=True)
+    finished_at: datetime | None = when(nullable=True)
+    verify_promql: str = text()
+    verify_deadline_s: float = 0.0
+    verified_at: datetime | None = when(nullable=True)
+    verification: str = text()
+    outcome: str = text()
+    rollback_playbook: str = ""
+    epoch: int | None = None  # the leader term that claimed it for execution (a takeover finds orphans)
+
+
+class RunBase(SQLModel):
+    """One execution of a playbook (remediation or rollback) for a change."""
+
+    change_id: int = Field(index=True, foreign_key="changes.id")
+    kind: str = "remediation"
+    playbook: str
+    status: str = Field(index=True)
+    rc: int | None = None
+    started_at: datetime = when()
+    finished_at: datetime | None = when(nullable=True)
+    duration_s: float | None = None
+    stdout: str = text()
+    failed_tasks: list[str] = Field(default_factory=list, sa_type=JSON)
+
+
+class RunEventBase(SQLModel):
+    """An Ansible event, written as it arrives so a hung or crashed run still shows how far it got."""
+
+    seq: int
+    kind: str
+    task: str = ""
+    host: str = ""
+    failed: bool = False
+    changed: bool = False
+    stdout: str = text()
+    at: datetime = when()
+
+
+class ProblemBase(SQLModel):
+    """A problem candidate (a recurring signature) or a problem a person took on."""
+
+    signature: str = Field(index=True, unique=True)
+    kind: str = "recurrence"
+    service: str = Field(index=True)
+    title: str
+    status: str = Field(default="candidate", index=True)
+    occurrences: int = 0
+    first_seen: datetime = when()
+    last_seen: datetime = when()
+    created_at: datetime = when()
+    updated_at: datetime = when()
+    root_cause: str = text()
+    workaround: str = text()
+    known_error_id: int | None = None
+
+
+class KnownErrorBase(SQLModel):
+    signature: str = Field(index=True)
+    title: str
+    root_cause: str = text()
+    workaround: str = text()
+    workaround_runbook: str = ""
+    created_at: datetime = when()
+
+
+class AuditBase(SQLModel):
+    """Who did what to which record, and when."""
+
+    at: datetime = when(index=True)
+    actor: str
+    action: str
+    target: str
+    details: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)

@@ -1,0 +1,117 @@
+"""The rule engine: which runbook, with which parameters, answers an incident.
+
+A rule's conditions on a signal (service, signal name, labels) never change once the signal exists,
+so they are checked once per signal as it joins an incident; what can change (priority, guards) is
+checked when the rule might act.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from agent.config.models import Catalog, ParamValue, Rule, RunbookSpec, Verification
+from agent.core.domain import ChangeType
+from agent.core.incidents import IncidentState, SignalState
+from agent.core.params import ParamError, coerce, render
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A remediation ready to become a change record."""
+
+    rule: Rule
+    runbook_name: str
+    runbook: RunbookSpec
+    params: dict[str, ParamValue]
+    verify: Verification
+    change_type: ChangeType
+    trigger: SignalState
+
+    @property
+    def shown_params(self) -> dict[str, ParamValue]:
+        """Parameters as they may be stored and logged: secrets masked."""
+        return {k: ("***" if self.runbook.params[k].secret else v) for k, v in self.params.items()}
+
+
+class RuleEngine:
+    def __init__(self, rules: Sequence[Rule], catalog: Catalog):
+        self.rules = list(rules)
+        self.catalog = catalog
+        self._any_service: list[int] = []
+        self._by_service: dict[str, list[int]] = {}
+        for i, rule in enumerate(self.rules):
+            services = rule.match.services
+            if not services:
+                self._any_service.append(i)
+            for service in services:
+                self._by_service.setdefault(service, []).append(i)
+
+    def matching(self, service: str, sig: SignalState) -> list[int]:
+        """Indexes of the rules whose conditions on service, signal name and labels `sig` meets."""
+        out = []
+        for i in self._by_service.get(service, []) + self._any_service:
+            m = self.rules[i].match
+            if (not m.signals or sig.name in m.signals) and all(
+                sig.labels.get(k) == v for k, v in m.labels.items()
+            ):
+                out.append(i)
+        return out
+
+    def applicable(self, candidates: Iterable[int], inc: IncidentState) -> list[int]:
+        """Of the rules some signal of `inc` meets, those whose priority condition holds now, in file order."""
+        return [i for i in sorted(candidates) if inc.priority.at_least(self.rules[i].match.min_priority)]
+
+    def trigger(self, index: int, inc: IncidentState) -> SignalState | None:
+        """The newest signal of `inc` that rule `index` matches."""
+        candidates = [s for s in inc.signals.values() if index in self.matching(inc.service, s)]
+        return max(candidates, key=lambda s: s.last_at) if candidates else None
+
+    def plan(self, rule: Rule, inc: IncidentState, trigger: SignalState) -> Plan:
+        """Fill and type-check the runbook's parameters; raises ParamError when they do not fit."""
+        runbook = self.catalog.runbooks[rule.runbook]
+        context = {
+            "service": inc.service,
+            "signal": trigger.name,
+            "value": f"{trigger.last_value:g}",
+            "incident.id": str(inc.id),
+            "incident.priority": inc.priority.value,
+            "incident.service": inc.service,
+            **{f"labels.{k}": v for k, v in trigger.labels.items()},
+        }
+        params: dict[str, ParamValue] = {}
+        for name, spec in runbook.params.items():
+            if name in rule.params:
+                params[name] = coerce(name, render(rule.params[name], context), spec)
+            elif spec.default is not None:
+                params[name] = coerce(name, spec.default, spec)
+            elif spec.required:
+                raise ParamError(f"parameter {name!r} has no value")
+        verify = rule.verify or runbook.verify
+        if verify is None:
+            raise ParamError(f"rule {rule.name!r} has no verification")
+        needs_approval = runbook.change_type is not ChangeType.STANDARD or rule.guards.approval == "required"
+        return Plan(
+            rule=rule,
+            runbook_name=rule.runbook,
+            runbook=runbook,
+            params=params,
+            verify=verify,
+            change_type=ChangeType.NORMAL if needs_approval else ChangeType.STANDARD,
+            trigger=trigger,
+        )
+
+
+def blocked_by_guards(
+    rule: Rule, attempts: int, last_change_at: datetime | None, now: datetime
+) -> str | None:
+    """Why the rule may not act now, or None. Guards keep automation from hammering a system."""
+    if attempts >= rule.guards.max_attempts:
+        return f"max attempts reached ({attempts}/{rule.guards.max_attempts})"
+    if last_change_at is not None:
+        ready = last_change_at + rule.guards.cooldown
+        if now < ready:
+            wait = timedelta(seconds=round((ready - now).total_seconds()))
+            return f"cooldown active for {wait} more"
+    return None

@@ -1,0 +1,202 @@
+"""The HTTP API (FastAPI): health, the agent's metrics, incidents, changes and problems, and the review UI.
+
+Reads are open unless `api.read_requires_token` is set; writes need a bearer token whose role allows them.
+"""
+
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import SQLAlchemyError
+
+from agent.clock import Clock
+from agent.config.models import ApiConfig
+from agent.core.domain import IncidentStatus
+from agent.core.events import Acknowledge, AlertsReceived
+from agent.core.incidents import can_become
+from agent.errors import InvalidTransition, NotFound
+from agent.shell import views
+from agent.shell.store import Store
+from integrations.alertmanager import WebhookPayload
+
+_RANK = {"viewer": 0, "operator": 1, "admin": 2}
+UI_DIR = Path(__file__).parent / "ui"
+# The UI shows untrusted monitoring data: no inline script, nothing from elsewhere, no framing.
+UI_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+class Decision(BaseModel):
+    note: str = Field(default="", max_length=2000)
+
+
+def create_app(
+    store: Store,
+    registry: CollectorRegistry,
+    api: ApiConfig,
+    clock: Clock,
+    readiness: Callable[[], dict[str, Any]],
+    wake: Callable[[], None] = lambda: None,
+    settle: float = 5.0,
+) -> FastAPI:
+    """Writes go to the store (a decision, or the leader's inbox) whichever agent serves them; `wake`
+    tells this agent's core, if it leads, to apply the inbox now. An acknowledgement waits up to
+    `settle` seconds for the leader to apply it, so the answer shows its effect."""
+    app = FastAPI(title="aiops-agent", version="1", docs_url="/docs", redoc_url=None)
+    tokens = [(t.token.get_secret_value().encode(), t.name, t.role) for t in api.tokens]
+
+    def identify(request: Request) -> tuple[str, str] | None:
+        header = request.headers.get("authorization", "")
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() != "bearer" or not presented:
+            return None
+        found = None
+        for secret, name, role in tokens:
+            if hmac.compare_digest(secret, presented.strip().encode()):
+                found = (name, role)
+        return found
+
+    def require(role: str) -> Callable[[Request], str]:
+        def check(request: Request) -> str:
+            who = identify(request)
+            if who is None:
+                raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+            if _RANK[who[1]] < _RANK[role]:
+                raise HTTPException(403, f"role {who[1]} may not do this (needs {role})")
+            return who[0]
+
+        return check
+
+    def reader(request: Request) -> None:
+        if api.read_requires_token:
+            require("viewer")(request)
+
+    @app.exception_handler(NotFound)
+    def _not_found(request: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(InvalidTransition)
+    def _conflict(request: Request, exc: InvalidTransition) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(SQLAlchemyError)
+    def _store_down(request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"the store is unavailable ({type(exc).__name__}); try again"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.middleware("http")
+    async def ui_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        if request.url.path.startswith("/ui"):
+            response.headers.update(UI_HEADERS)
+        return response
+
+    app.mount("/ui", StaticFiles(directory=UI_DIR, html=True), name="ui")
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        state = readiness()
+        return JSONResponse(state, status_code=200 if state.get("ready") else 503)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    Read = Annotated[None, Depends(reader)]
+
+    @app.get("/api/v1/incidents")
+    def list_incidents(
+        _: Read, status: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    ) -> list[dict[str, Any]]:
+        return [views.incident_summary(i) for i in store.incidents.list(status=status, limit=limit)]
+
+    @app.get("/api/v1/incidents/{incident_id}")
+    def get_incident(incident_id: int, _: Read) -> dict[str, Any]:
+        return views.incident_detail(store, incident_id)
+
+    @app.post("/api/v1/incidents/{incident_id}/acknowledge")
+    def acknowledge(
+        incident_id: int, actor: Annotated[str, Depends(require("operator"))], body: Decision | None = None
+    ) -> dict[str, Any]:
+        row = store.incidents.get(incident_id)
+        if not can_become(IncidentStatus(row.status), IncidentStatus.ACKNOWLEDGED):
+            raise InvalidTransition(f"incident {incident_id} is {row.status}; it cannot be acknowledged")
+        note = body.note if body and body.note else "acknowledged"
+        item = store.inbox.put(Acknowledge(incident_id, f"api:{actor}", note), clock.now())
+        wake()
+        deadline = time.monotonic() + settle
+        while store.inbox.contains(item) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return views.incident_summary(store.incidents.get(incident_id))
+
+    @app.post("/api/v1/alerts")
+    def receive_alerts(
+        payload: WebhookPayload, actor: Annotated[str, Depends(require("operator"))]
+    ) -> dict[str, int]:
+        """Alertmanager's webhook receiver (`webhook_configs` with `http_config.authorization`). The
+        alerts are stored before the answer (a 200 means they will be applied, by whichever agent
+        leads); a store that cannot take them gets a 503, and Alertmanager sends them again."""
+        alerts = payload.records()
+        store.inbox.put(AlertsReceived(alerts, f"api:{actor}"), clock.now())
+        wake()
+        firing = sum(a.status == "firing" for a in alerts)
+        return {"firing": firing, "resolved": len(alerts) - firing}
+
+    @app.get("/api/v1/changes")
+    def list_changes(
+        _: Read, status: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    ) -> list[dict[str, Any]]:
+        return [views.change_view(c) for c in store.changes.list(status=status, limit=limit)]
+
+    @app.get("/api/v1/changes/{change_id}")
+    def get_change(change_id: int, _: Read) -> dict[str, Any]:
+        return views.change_view(store.changes.get(change_id))
+
+    @app.post("/api/v1/changes/{change_id}/approve")
+    def approve(
+        change_id: int, actor: Annotated[str, Depends(require("operator"))], body: Decision | None = None
+    ) -> dict[str, Any]:
+        change = store.changes.decide(change_id, True, f"api:{actor}", clock.now(), body.note if body else "")
+        wake()
+        return views.change_view(change)
+
+    @app.post("/api/v1/changes/{change_id}/reject")
+    def reject(
+        change_id: int, actor: Annotated[str, Depends(require("operator"))], body: Decision | None = None
+    ) -> dict[str, Any]:
+        change = store.changes.decide(
+            change_id, False, f"api:{actor}", clock.now(), body.note if body else ""
+        )
+        wake()
+        return views.change_view(change)
+
+    @app.get("/api/v1/problems")
+    def list_problems(_: Read, status: str | None = None) -> list[dict[str, Any]]:
+        return [views.problem_view(p) for p in store.problems.list(status=status)]
+
+    @app.get("/api/v1/problems/{problem_id}")
+    def get_problem(problem_id: int, _: Read) -> dict[str, Any]:
+        return views.problem_detail(store, problem_id)
+
+    return app

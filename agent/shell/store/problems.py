@@ -1,0 +1,62 @@
+"""Reading problem candidates and problems, and the audit log."""
+
+from __future__ import annotations
+
+import builtins
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, insert
+from sqlmodel import Session, col, select
+
+from agent.errors import NotFound
+from agent.shell.store.engine import writing
+from agent.shell.store.tables import AuditEntry, Incident, Problem, ProblemIncident
+
+
+class ProblemRepo:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def list(self, status: str | None = None, limit: int = 100) -> builtins.list[Problem]:
+        with Session(self.engine) as s:
+            q = select(Problem)
+            if status:
+                q = q.where(Problem.status == status)
+            return list(s.exec(q.order_by(col(Problem.last_seen).desc()).limit(limit)).all())
+
+    def get(self, problem_id: int) -> Problem:
+        with Session(self.engine) as s:
+            row = s.get(Problem, problem_id)
+            if row is None:
+                raise NotFound(f"no problem {problem_id}")
+            return row
+
+    def incidents(self, problem_id: int) -> builtins.list[Incident]:
+        with Session(self.engine) as s:
+            q = (
+                select(Incident)
+                .join(ProblemIncident, col(ProblemIncident.incident_id) == col(Incident.id))
+                .where(ProblemIncident.problem_id == problem_id)
+                .order_by(col(Incident.opened_at))
+            )
+            return list(s.exec(q).all())
+
+
+class AuditRepo:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def record(
+        self, at: datetime, actor: str, action: str, target: str, details: dict[str, Any] | None = None
+    ) -> None:
+        with writing(self.engine) as conn:
+            conn.execute(
+                insert(AuditEntry).values(
+                    at=at, actor=actor, action=action, target=target, details=details or {}
+                )
+            )
+
+    def list(self, limit: int = 100) -> builtins.list[AuditEntry]:
+        with Session(self.engine) as s:
+            return list(s.exec(select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(limit)).all())

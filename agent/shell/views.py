@@ -1,0 +1,142 @@
+"""What the API and the CLI's --json show of store records: each record's public model (its base from
+agent/core/records.py plus its id and computed fields), and the composed incident and problem views."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import computed_field, field_serializer
+from sqlmodel import SQLModel
+
+from agent.core.records import (
+    ChangeBase,
+    IncidentBase,
+    IncidentEventBase,
+    ProblemBase,
+    RunBase,
+    RunEventBase,
+    SignalBase,
+)
+from agent.shell.store import Store
+
+
+class Public(SQLModel):
+    """Times as ISO 8601 with an explicit +00:00 offset, as everywhere else the agent writes them."""
+
+    @field_serializer("*", when_used="json")
+    def _iso(self, value: Any) -> Any:
+        return value.isoformat() if isinstance(value, datetime) else value
+
+
+class IncidentPublic(IncidentBase, Public):
+    id: int
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def sla(self) -> dict[str, Any]:
+        return {
+            "acknowledge_by": self.ack_due_at.isoformat(),
+            "resolve_by": self.resolve_due_at.isoformat(),
+            "acknowledge_breached": self.ack_breached,
+            "resolve_breached": self.resolve_breached,
+        }
+
+
+class SignalPublic(SignalBase, Public):
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def expected(self) -> float | None:
+        return self.last_expected
+
+
+class EventPublic(IncidentEventBase, Public):
+    pass
+
+
+class ChangePublic(ChangeBase, Public):
+    id: int
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def verification_result(self) -> dict[str, Any]:
+        return {
+            "promql": self.verify_promql,
+            "deadline_s": self.verify_deadline_s,
+            "verified_at": self.verified_at.isoformat() if self.verified_at else None,
+            "result": self.verification,
+        }
+
+
+class RunEventPublic(RunEventBase, Public):
+    pass
+
+
+class RunPublic(RunBase, Public):
+    id: int
+
+
+class ProblemPublic(ProblemBase, Public):
+    id: int
+
+
+def _view(model: type[SQLModel], row: Any) -> dict[str, Any]:
+    return model.model_validate(row, from_attributes=True).model_dump(mode="json")
+
+
+def incident_summary(row: Any) -> dict[str, Any]:
+    return _view(IncidentPublic, row)
+
+
+def signal_view(row: Any) -> dict[str, Any]:
+    out = _view(SignalPublic, row)
+    out["evidence"] = out["evidence"] or {}
+    return out
+
+
+def event_view(row: Any) -> dict[str, Any]:
+    return _view(EventPublic, row)
+
+
+def change_view(row: Any) -> dict[str, Any]:
+    out = _view(ChangePublic, row)
+    out["verification"] = out.pop("verification_result")
+    out["rollback_playbook"] = out["rollback_playbook"] or None
+    return out
+
+
+def run_view(row: Any, events: list[Any] | None = None) -> dict[str, Any]:
+    out = _view(RunPublic, row)
+    if events is not None:
+        out["events"] = [
+            {k: v for k, v in _view(RunEventPublic, e).items() if k not in ("stdout", "changed")}
+            for e in events
+        ]
+    return out
+
+
+def problem_view(row: Any) -> dict[str, Any]:
+    return _view(ProblemPublic, row)
+
+
+def incident_detail(store: Store, incident_id: int) -> dict[str, Any]:
+    """One incident with everything an on-call engineer needs to review it."""
+    row = store.incidents.get(incident_id)
+    changes = []
+    for ch in reversed(store.changes.list(incident_id=incident_id, limit=1000)):
+        view = change_view(ch)
+        view["runs"] = [run_view(r, store.runs.events(r.id or 0)) for r in store.runs.for_change(ch.number)]
+        changes.append(view)
+    return {
+        **incident_summary(row),
+        "signals": [signal_view(s) for s in store.incidents.signals(incident_id)],
+        "timeline": [event_view(e) for e in store.incidents.timeline(incident_id)],
+        "changes": changes,
+    }
+
+
+def problem_detail(store: Store, problem_id: int) -> dict[str, Any]:
+    return {
+        **problem_view(store.problems.get(problem_id)),
+        "incidents": [incident_summary(i) for i in store.problems.incidents(problem_id)],
+    }
