@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from river import anomaly
-
 from detectors.baseline import BaselineDetector
 
 
@@ -25,6 +23,8 @@ class RiverGaussian(BaselineDetector):
     test_params: ClassVar[dict[str, Any]] = {"window": 60, "warmup": 20}
 
     def _reset(self) -> None:
+        from river import anomaly  # river (and scipy under it) loads only when this detector is used
+
         self._scorer = anomaly.GaussianScorer(window_size=self.window, grace_period=self.warmup)
 
     @property

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from river import anomaly, compose, preprocessing
-
 from detectors.base import Detector
 from detectors.robust import RobustZScore
 
@@ -36,7 +34,9 @@ class HalfSpaceTrees(Detector):
             raise ValueError(f"need window_size >= {_CALIBRATION_WARMUP}")
         super().__init__(n_trees=n_trees, height=height, window_size=window_size, seed=seed)
         self.window_size = window_size
-        self._model: compose.Pipeline = preprocessing.MinMaxScaler() | anomaly.HalfSpaceTrees(
+        from river import anomaly, preprocessing  # river (and scipy) load only when this detector is used
+
+        self._model: Any = preprocessing.MinMaxScaler() | anomaly.HalfSpaceTrees(
             n_trees=n_trees, height=height, window_size=window_size, seed=seed, limits={"x": _WORK_SPACE}
         )
         self._calibration = RobustZScore(window=window_size, warmup=_CALIBRATION_WARMUP)

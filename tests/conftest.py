@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +20,7 @@ import requests
 from demo.processes import prometheus_binary, start_prometheus
 from demo.service import DemoService, make_handler
 from tests.support.postgres import PostgresServer, postgres_bindir
+from tests.support.recording_http import RecordingServer, Reply, Responder, serve
 
 STRICT = os.environ.get("AIOPS_STRICT_TESTS") == "1" or os.environ.get("CI", "").lower() == "true"
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,3 +126,21 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def prometheus_has(url: str, promql: str) -> bool:
     r = requests.get(f"{url}/api/v1/query", params={"query": promql}, timeout=2)
     return bool(r.json()["data"]["result"])
+
+
+StartPeer = Callable[[Sequence[Reply] | Responder], RecordingServer]
+
+
+@pytest.fixture
+def http_peer() -> Iterator[StartPeer]:
+    """Start local recording HTTP servers (port 0) for one test: `http_peer([Reply(503), Reply(200)])`."""
+    started: list[RecordingServer] = []
+
+    def start(replies: Sequence[Reply] | Responder) -> RecordingServer:
+        server = serve(replies)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -14,6 +14,7 @@ from agent import __version__
 from agent.cli.common import DEFAULT_CONFIG, ConfigOpt, fail, load, setup_logging
 from agent.cli.logs import logs
 from agent.cli.records import changes, incidents, problems
+from agent.cli.replay import replay
 from agent.cli.report import report
 from agent.config import load_config
 from agent.errors import AiopsError, ConfigError
@@ -31,6 +32,7 @@ app.add_typer(changes, name="changes")
 app.add_typer(problems, name="problems")
 app.add_typer(logs, name="logs")
 app.command("report")(report)
+app.command("replay")(replay)
 
 
 @app.command()

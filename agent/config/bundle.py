@@ -49,3 +49,7 @@ class Config:
 
     def query(self, name: str) -> QueryConfig | None:
         return next((q for q in self.agent.queries if q.name == name), None)
+
+    def warmup_seconds(self, query: QueryConfig) -> float:
+        """How much of a query's past its detectors learn from first (none for static thresholds)."""
+        return self.agent.detection.warmup_history.total_seconds() if query.detector else 0.0

@@ -19,8 +19,11 @@ from agent.errors import ConfigError, ConfigIssue
 M = TypeVar("M", bound=BaseModel)
 
 
-def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
-    """Validate schema of all files first; only a schema-clean config is cross-checked.
+def load_config(
+    path: str | Path, env: dict[str, str] | None = None, rules_file: Path | None = None
+) -> Config:
+    """Validate schema of all files first; only a schema-clean config is cross-checked. `rules_file` replaces
+    the rules file agent.yaml names (replay's shadow mode tries another rule set on the same config).
 
     Raises ConfigError listing every issue found; never returns a half-valid config.
     """
@@ -34,7 +37,7 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
     base = agent_path.parent
     sources = {
         "services": yamlsrc.load((base / agent.services_file).resolve(), env),
-        "rules": yamlsrc.load((base / agent.rules_file).resolve(), env),
+        "rules": yamlsrc.load((rules_file or base / agent.rules_file).resolve(), env),
         "catalog": yamlsrc.load((base / agent.catalog_file).resolve(), env),
     }
     for src in sources.values():

@@ -18,33 +18,6 @@ from agent.core.ledger import Tracked
 from agent.core.records import ChangeBase
 
 
-@dataclass
-class NewChange:
-    """A change to create for an incident; `id` is set by the store when it is created, and stays None
-    when the store refuses it (one open change per incident and rule)."""
-
-    incident: IncidentState
-    record: ChangeBase
-    tracked: Tracked
-    note: str  # what happens to it next, for the logs: "dry-run: recorded, not executed", ...
-    id: int | None = None
-
-    @property
-    def status(self) -> ChangeStatus:
-        return ChangeStatus(self.record.status)
-
-
-@dataclass(frozen=True)
-class CancelChange:
-    """Withdraw a change if (and only if) it is still in one of `allowed_from`; `entry` goes on the
-    incident's timeline only when it was."""
-
-    change_id: int
-    allowed_from: tuple[ChangeStatus, ...]
-    outcome: str
-    entry: Entry
-
-
 @dataclass(frozen=True)
 class Audit:
     """A line of the audit log; `target` may name a record the store creates in the same commit."""
@@ -62,6 +35,37 @@ class Notification:
 
     event: str
     payload: Callable[[], dict[str, Any]]
+
+
+@dataclass
+class NewChange:
+    """A change to create for an incident; `id` is set by the store when it is created, and stays None
+    when the store refuses it (one open change per incident and rule). Its timeline entries, audit line
+    and notifications are recorded with it, or not at all."""
+
+    incident: IncidentState
+    record: ChangeBase
+    tracked: Tracked
+    note: str  # what happens to it next, for the logs: "dry-run: recorded, not executed", ...
+    entries: list[Entry] = field(default_factory=list)
+    audit: list[Audit] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+    id: int | None = None
+
+    @property
+    def status(self) -> ChangeStatus:
+        return ChangeStatus(self.record.status)
+
+
+@dataclass(frozen=True)
+class CancelChange:
+    """Withdraw a change if (and only if) it is still in one of `allowed_from`; `entry` goes on the
+    incident's timeline only when it was."""
+
+    change_id: int
+    allowed_from: tuple[ChangeStatus, ...]
+    outcome: str
+    entry: Entry
 
 
 @dataclass(frozen=True)

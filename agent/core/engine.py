@@ -326,18 +326,12 @@ class Core:
             approve = f" (aiops changes approve {new.id})" if status is ChangeStatus.AWAITING_APPROVAL else ""
             return f"change #{new.id}: {note}{approve}"
 
-        out.entry(
-            Entry(
-                inc,
-                now,
-                "rule_matched",
-                AGENT,
-                f"rule {rule} -> runbook {plan.runbook_name}({params})",
-                {"rule": rule},
-            )
-        )
-        out.entry(Entry(inc, now, "change_created", AGENT, created, {"change_id": lambda: new.id}))
-        out.audit.append(
+        matched = f"rule {rule} -> runbook {plan.runbook_name}({params})"
+        new.entries += [
+            Entry(inc, now, "rule_matched", AGENT, matched, {"rule": rule}),
+            Entry(inc, now, "change_created", AGENT, created, {"change_id": lambda: new.id}),
+        ]
+        new.audit.append(
             Audit(
                 now,
                 AGENT,
@@ -347,7 +341,7 @@ class Core:
             )
         )
         if status is ChangeStatus.AWAITING_APPROVAL:
-            out.notifications.append(
+            new.notifications.append(
                 Notification(
                     "remediation",
                     lambda: {

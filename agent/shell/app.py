@@ -34,6 +34,17 @@ from integrations.prometheus import PrometheusClient
 log = logging.getLogger("aiops")
 
 
+def prometheus_client(config: Config) -> PrometheusClient:
+    p = config.agent.prometheus
+    return PrometheusClient(
+        p.url,
+        timeout=p.timeout.total_seconds(),
+        retries=p.retries,
+        backoff=p.backoff.total_seconds(),
+        headers={k: v.get_secret_value() for k, v in p.headers.items()},
+    )
+
+
 class AgentApp:
     """Owns every long-lived part: the store, the API server, the lease, and the leader's parts."""
 
@@ -45,14 +56,7 @@ class AgentApp:
         self.metrics = AgentMetrics(self.registry)
         self.store = Store.open(a.store.url)
         self.health = SourceHealth()
-        p = a.prometheus
-        self.prometheus = PrometheusClient(
-            p.url,
-            timeout=p.timeout.total_seconds(),
-            retries=p.retries,
-            backoff=p.backoff.total_seconds(),
-            headers={k: v.get_secret_value() for k, v in p.headers.items()},
-        )
+        self.prometheus = prometheus_client(config)
         self.lease = LeaseLock(self.store.engine, a.ha.lease_ttl, self.clock, exclusive=self.store.sqlite)
         database = self.store.engine.url.database
         self._file_lock = (
@@ -155,6 +159,9 @@ class AgentApp:
 
     def start(self) -> None:
         a = self.config.agent
+        if self._file_lock is not None:
+            # Before announcing a start: a second agent on the file says only why it is refused.
+            self._file_lock.acquire()
         log.info(
             "aiops agent starting: %d queries, %d rules, store %s, prometheus %s%s",
             len(a.queries),
@@ -163,8 +170,6 @@ class AgentApp:
             a.prometheus.url,
             " (dry-run: remediations are recorded, not executed)" if a.dry_run else "",
         )
-        if self._file_lock is not None:
-            self._file_lock.acquire()
         try:
             if a.api.enabled:
                 self._start_api()

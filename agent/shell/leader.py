@@ -77,7 +77,7 @@ class Leader:
         reader = Reader(app.health, self.metrics, self.clock)
         try:
             self.metric_pollers = [
-                MetricPoller(q, a, app.prometheus, self.runtime, reader, _saved_end(ws, q.name))
+                MetricPoller(q, config, app.prometheus, self.runtime, reader, _saved_end(ws, q.name))
                 for q in a.queries
             ]
             base = config.agent_file.parent

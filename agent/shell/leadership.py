@@ -117,7 +117,7 @@ class LeaseLock:
         if done.rowcount != 1:
             return None  # another standby was faster
         self._renewed = now
-        self.fence = Fence(self.identity, seen.epoch + 1)
+        self.fence = Fence(self.identity, seen.epoch + 1, max_idle=self.ttl)
         if not seen.free:
             log.warning(
                 "took over the lease from %s (epoch %d)%s",

@@ -15,7 +15,8 @@ from functools import partial
 from typing import TypeVar
 
 from agent.clock import Clock
-from agent.config.models import AgentConfig, LogSourceConfig, QueryConfig
+from agent.config import Config
+from agent.config.models import LogSourceConfig, QueryConfig
 from agent.core.decisions import Decisions
 from agent.core.events import LogsRead, MetricsPolled
 from agent.shell.health import SourceHealth
@@ -72,13 +73,14 @@ class MetricPoller:
     def __init__(
         self,
         query: QueryConfig,
-        config: AgentConfig,
+        config: Config,
         client: PrometheusClient,
         runtime: Runtime,
         reader: Reader,
         saved_end: float | None = None,
     ):
-        p = config.prometheus
+        p = config.agent.prometheus
+        warmup = config.warmup_seconds(query)
         self.query = query
         self.client = client
         self.runtime = runtime
@@ -90,7 +92,7 @@ class MetricPoller:
         )
         if saved_end is not None:
             self.cursor.advance(saved_end)
-        self.warmup = config.detection.warmup_history.total_seconds() if query.detector else 0.0
+        self.warmup = warmup
         self._history_due = self.warmup > 0
         self._history_at = -math.inf
 

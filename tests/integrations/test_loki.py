@@ -20,7 +20,7 @@ from integrations.errors import QueryRejected, SourceUnavailable
 from integrations.logs.checkpoints import load_json, save_json
 from integrations.logs.loki import LokiSource
 from integrations.logs.records import LogRecord
-from tests.integrations.conftest import StartPeer
+from tests.conftest import StartPeer
 from tests.support.fake_loki import FakeLoki
 from tests.support.logsources import drain
 from tests.support.recording_http import RecordingServer, Reply

@@ -22,7 +22,7 @@ from agent.shell.store import Store
 from demo.processes import free_port
 from integrations.errors import IntegrationError
 from integrations.notify import WebhookSink, redact_url
-from tests.integrations.conftest import StartPeer
+from tests.conftest import StartPeer
 from tests.support.recording_http import RecordingServer, Reply
 
 pytestmark = pytest.mark.integration

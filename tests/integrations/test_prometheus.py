@@ -18,8 +18,7 @@ import requests
 from demo.processes import free_port, wait_until
 from integrations.errors import QueryRejected, SourceUnavailable
 from integrations.prometheus import MAX_POINTS_PER_SERIES, PrometheusClient, RangeCursor, Series
-from tests.conftest import PromStack
-from tests.integrations.conftest import StartPeer
+from tests.conftest import PromStack, StartPeer
 from tests.support.prom_history import wait_for_history
 from tests.support.recording_http import Reply
 

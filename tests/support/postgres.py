@@ -60,6 +60,11 @@ class PostgresServer:
             "UTF8",
             "--no-sync",
         )
+        self.resume()
+        return self.url("postgres")
+
+    def resume(self) -> None:
+        """Start the server on its existing data directory (after `pause`): the same port, the same data."""
         opts = f"-k {self.workdir} -h 127.0.0.1 -p {self.port} -c fsync=off -c full_page_writes=off"
         self._run(
             str(self.bindir / "pg_ctl"),
@@ -74,7 +79,19 @@ class PostgresServer:
             "60",
             "start",
         )
-        return self.url("postgres")
+
+    def pause(self) -> None:
+        """Stop the server as an outage would (clients' connections drop), keeping its data."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def create_database(self, name: str) -> str:
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(self.url("postgres"), isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+        engine.dispose()
+        return self.url(name)
 
     def url(self, database: str) -> str:
         return f"postgresql+psycopg2://{self.user}@127.0.0.1:{self.port}/{database}"

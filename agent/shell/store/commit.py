@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select, text, upda
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
-from agent.core.decisions import Committed, Decisions, NewChange, ProblemLink
+from agent.core.decisions import Committed, Decisions, NewChange, Notification, ProblemLink
 from agent.core.incidents import Entry, IncidentState
 from agent.shell.store import inbox
 from agent.shell.store.engine import writing
@@ -87,9 +87,15 @@ class Committer:
             ["incident_id", "fingerprint"],
             [{"incident_id": inc.id, **signal_row(sig)} for inc, sig in out.signals.values()],
         )
+        entries = list(out.timeline)
+        audit = list(out.audit)
+        notifications = list(out.notifications)
         for new in out.changes:
             new.id = self._create_change(conn, new)
-        entries = list(out.timeline)
+            if new.id is not None:
+                entries += new.entries
+                audit += new.audit
+                notifications += new.notifications
         for cancel in out.cancels:
             moved = conn.execute(
                 update(Change)
@@ -126,15 +132,15 @@ class Committer:
                     "target": _text(a.target),
                     "details": a.details,
                 }
-                for a in out.audit
+                for a in audit
             ],
         )
-        _insert(conn, OutboxItem, self._outbox_rows(out))
+        _insert(conn, OutboxItem, self._outbox_rows(notifications, out.at))
         upsert(
             conn,
             SourceState,
             ["name"],
-            [{"name": name, "data": data, "updated_at": _now(out)} for name, data in out.state.items()],
+            [{"name": name, "data": data, "updated_at": out.at} for name, data in out.state.items()],
         )
         inbox.consume(conn, out.inbox)
         return result
@@ -188,14 +194,13 @@ class Committer:
         )
         return problem_id
 
-    def _outbox_rows(self, out: Decisions) -> list[dict[str, Any]]:
+    def _outbox_rows(self, notifications: list[Notification], at: datetime) -> list[dict[str, Any]]:
         rows = []
-        for n in out.notifications:
+        for n in notifications:
             sinks = self.routes.get(n.event, ())
             if not sinks:
                 continue
             payload = json.loads(json.dumps({"event": n.event, **n.payload()}, default=str))
-            at = _now(out)
             rows += [
                 {"sink": sink, "event": n.event, "payload": payload, "created_at": at, "due_at": at}
                 for sink in sinks
@@ -221,7 +226,3 @@ def _entry_row(e: Entry) -> dict[str, Any]:
 
 def _text(value: Any) -> str:
     return str(value()) if callable(value) else str(value)
-
-
-def _now(out: Decisions) -> datetime:
-    return out.at
