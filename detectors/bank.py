@@ -134,14 +134,14 @@ class DetectorBank(Slots):
             surprise["novelty"] = self.novelty.step(x, ok)
         if self.shift is not None:
             surprise["shift"] = self.shift.step(self.level.z, ok & (self.level.cnt >= self.level.warm))
-        rarity = np.stack([self._calibrate(m, surprise[m], ok) for m in self.members])
-        if self.seasonal is not None:
-            rarity[self.members.index("seasonal")] *= self.seasonal.speaks
-        if len(self.members) > 1:
-            top2 = -np.partition(-rarity, 1, axis=0)[:2]
-            combined = top2[0] + self.second_weight * top2[1]
-        else:
-            combined = rarity[0]
+        first = second = np.zeros(len(x))  # the largest and second largest rarity of the members
+        for m in self.members:
+            rarity = self._calibrate(m, surprise[m], ok)
+            if m == "seasonal" and self.seasonal is not None:
+                rarity *= self.seasonal.speaks
+            second = np.maximum(second, np.minimum(first, rarity))
+            first = np.maximum(first, rarity)
+        combined = first + self.second_weight * second if len(self.members) > 1 else first
         combined = np.where(material, combined, 0.0)
         damped = self.damping.step(combined, ok)
         self.unsuppressed = np.where(ok, self._unit(combined), self.unsuppressed)

@@ -20,10 +20,3 @@ def z_to_score(z: float) -> float:
     if p <= 0.0:
         return 1.0
     return min(1.0, -math.log10(p) / _DECADES)
-
-
-def tail_to_score(p: float) -> float:
-    """Same scale, from a tail probability computed elsewhere (e.g. river's Gaussian CDF)."""
-    if p <= 0.0:
-        return 1.0
-    return min(1.0, max(0.0, -math.log10(min(1.0, p)) / _DECADES))

@@ -7,6 +7,7 @@ import numpy as np
 from detectors.slots import Field, Slots
 
 _UNUSED = 1e9
+_BLOCK = 512  # rows per cache-sized block of the distance computation
 
 
 class ShapeNovelty(Slots):
@@ -51,31 +52,62 @@ class ShapeNovelty(Slots):
             Field("last", (self.prototypes,), np.float32, -1.0),
         ]
 
+    def _match(self, shape: np.ndarray, full: np.ndarray) -> np.ndarray:
+        """Each shape's distance to its nearest prototype (the largest block difference); for the rows
+        with a full window, that prototype moves toward the shape, or a novel shape replaces the
+        least recently used one. Done in blocks of rows small enough for the CPU cache, so the
+        prototypes stream through memory once, not once per dimension and again for the update."""
+        n, dims, size = len(shape), self.dims, self.prototypes
+        dist = np.empty(n, dtype=np.float32)
+        gap = np.empty((min(n, _BLOCK), size), dtype=np.float32)
+        diff = np.empty_like(gap)
+        cells = np.reshape(self.proto, -1, copy=False)  # one dimension: cheap gathers by flat index
+        last = np.reshape(self.last, -1, copy=False)
+        across = np.arange(dims) * size  # flat offsets of one prototype's dims
+        for a in range(0, n, _BLOCK):
+            b = min(a + _BLOCK, n)
+            g, t, p = gap[: b - a], diff[: b - a], self.proto[a:b]
+            np.subtract(p[:, 0, :], shape[a:b, :1], out=g)
+            np.abs(g, out=g)
+            for d in range(1, dims):
+                np.subtract(p[:, d, :], shape[a:b, d : d + 1], out=t)
+                np.abs(t, out=t)
+                np.maximum(g, t, out=g)
+            near = g.argmin(axis=1)
+            dist[a:b] = np.take_along_axis(g, near[:, None], axis=1)[:, 0]
+            local = np.flatnonzero(full[a:b])
+            if not len(local):
+                continue
+            novel = dist[a + local] > self.vigilance
+            target = np.where(novel, self.last[a:b].argmin(axis=1)[local], near[local])
+            rows = a + local
+            at = (rows * (dims * size) + target)[:, None] + across
+            current, fresh = cells[at], shape[rows]
+            cells[at] = np.where(novel[:, None], fresh, current + self.rate * (fresh - current))
+            last[rows * size + target] = self.seen[rows]
+        return dist
+
+    def _shape(self) -> np.ndarray:
+        """The window averaged into `dims` blocks, scaled into the series' range so far (float32)."""
+        width = self.window // self.dims
+        total = self.buf[:, 0::width].copy()
+        for i in range(1, width):
+            total += self.buf[:, i::width]
+        total /= width
+        total -= self.lo[:, None]
+        total /= np.maximum(self.hi - self.lo, 1e-12)[:, None]
+        return total.astype(np.float32)
+
     def step(self, x: np.ndarray, ok: np.ndarray) -> np.ndarray:
-        n = len(x)
-        rows = np.arange(n)
-        self.buf[ok] = np.roll(self.buf[ok], -1, axis=1)
-        self.buf[ok, -1] = x[ok]
+        if ok.all():  # the usual case: shift every buffer in place instead of copying them out and back
+            self.buf[:, :-1] = self.buf[:, 1:]
+            self.buf[:, -1] = x
+        else:
+            self.buf[ok] = np.roll(self.buf[ok], -1, axis=1)
+            self.buf[ok, -1] = x[ok]
         self.seen = np.where(ok, self.seen + 1, self.seen)
         self.lo = np.where(ok, np.minimum(self.lo, np.where(ok, x, np.inf)), self.lo)
         self.hi = np.where(ok, np.maximum(self.hi, np.where(ok, x, -np.inf)), self.hi)
-        span = np.maximum(self.hi - self.lo, 1e-12)
-        shape = ((self.buf.reshape(n, self.dims, -1).mean(axis=2) - self.lo[:, None]) / span[:, None]).astype(
-            np.float32
-        )
-        gap = np.abs(self.proto[:, 0, :] - shape[:, :1])
-        for d in range(1, self.dims):
-            np.maximum(gap, np.abs(self.proto[:, d, :] - shape[:, d : d + 1]), out=gap)
-        near = np.argmin(gap, axis=1)
-        dist = gap[rows, near]
         full = ok & (self.seen >= self.window)
-        novel = full & (dist > self.vigilance)
-        stale = np.argmin(self.last, axis=1)
-        target = np.where(novel, stale, near)
-        r, t = rows[full], target[full]
-        current = self.proto[r, :, t]
-        self.proto[r, :, t] = np.where(
-            novel[full][:, None], shape[full], current + self.rate * (shape[full] - current)
-        )
-        self.last[r, t] = self.seen[full]
+        dist = self._match(self._shape(), full)
         return np.where(full & (self.seen > self.warm) & (dist < 1.0 + _UNUSED / 2), dist, np.nan)

@@ -57,13 +57,14 @@ class DailyProfile(Slots):
     def step(
         self, ts: np.ndarray, x: np.ndarray, ok: np.ndarray, level: np.ndarray, floor: np.ndarray
     ) -> np.ndarray:
-        rows = np.arange(len(x))
         self.t0 = np.where(ok & np.isnan(self.t0), ts, self.t0)
         k = np.where(ok, (np.nan_to_num(ts) % self.period) / self.period * self.bins, 0).astype(np.int64)
         k = np.clip(k, 0, self.bins - 1)
-        m = self.m[rows, k].astype(np.float64)
-        d = self.d[rows, k].astype(np.float64)
-        c = self.cnt[rows, k].astype(np.float64)
+        at = np.arange(len(x)) * self.bins + k  # this time of day's bin of each row, by flat index
+        cells_m, cells_d, cells_c = (np.reshape(a, -1, copy=False) for a in (self.m, self.d, self.cnt))
+        m = cells_m[at].astype(np.float64)
+        d = cells_d[at].astype(np.float64)
+        c = cells_c[at].astype(np.float64)
         sc = np.maximum(np.maximum(1.2533 * d, self.relative_floor * np.abs(m)), floor)
         r = np.where(ok, x - m, 0.0)
         z = r / sc
@@ -79,9 +80,9 @@ class DailyProfile(Slots):
         a = np.maximum(1.0 / (c + 1), self.alpha)
         learn = ok & ((np.abs(z) < 5) | (c < self.min_count))
         rc = np.where(c >= self.min_count, np.clip(r, -3 * sc, 3 * sc), r)
-        self.m[rows, k] = np.where(learn, m + a * rc, m)
-        self.d[rows, k] = np.where(learn, d + a * (np.abs(rc) - d), d)
-        self.cnt[rows, k] = np.where(ok, c + 1, c)
+        cells_m[at] = np.where(learn, m + a * rc, m)
+        cells_d[at] = np.where(learn, d + a * (np.abs(rc) - d), d)
+        cells_c[at] = np.where(ok, c + 1, c)
         return np.where(active, np.abs(z), np.nan)
 
     @property

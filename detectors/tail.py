@@ -13,6 +13,7 @@ import numpy as np
 from detectors.slots import Field, Slots
 
 _LN10 = float(np.log(10.0))
+_BLOCK = 1024  # rows per cache-sized block of the histogram update
 
 
 class TailCalibrator(Slots):
@@ -34,7 +35,8 @@ class TailCalibrator(Slots):
         record_gain: float = 3.0,
     ):
         self.edges = smallest * growth ** np.arange(bins)
-        self._columns = np.arange(bins + 1)
+        # Row k + 1: 1.0 in bins 0..k (a surprise in bin k counts in each of them), row 0 all 0.0
+        self._prefix = (np.arange(bins + 1)[None, :] <= np.arange(-1, bins + 1)[:, None]).astype(np.float32)
         self.bins, self.decay, self.min_count, self.record_gain = (
             bins,
             1.0 - 1.0 / horizon,
@@ -55,10 +57,11 @@ class TailCalibrator(Slots):
         ]
 
     def step(self, u: np.ndarray, ok: np.ndarray) -> np.ndarray:
-        rows = np.arange(len(u))
         b = np.searchsorted(self.edges, u, side="right")
-        at_bin = self.above[rows, b].astype(np.float64)
-        higher = np.where(b < self.bins, self.above[rows, np.minimum(b + 1, self.bins)], 0.0)
+        cells = np.reshape(self.above, -1, copy=False)  # one dimension: gathers by flat index are cheap
+        at = np.arange(len(u)) * (self.bins + 1)
+        at_bin = cells[at + b].astype(np.float64)
+        higher = np.where(b < self.bins, cells[at + np.minimum(b + 1, self.bins)], 0.0)
         at_least = 0.5 * (at_bin + higher) + self.weight
         p = at_least / (self.total + self.weight)
         score = -np.log10(np.clip(p, 1e-300, 1.0))
@@ -68,13 +71,24 @@ class TailCalibrator(Slots):
         score += np.where(beyond, gain * self.record_gain / _LN10, 0.0)
         score = np.where(ok & self.ready(), score, 0.0)
         w = self.weight
-        into = self._columns[None, :] <= np.where(ok, b, -1)[:, None]
-        self.above += into * w.astype(np.float32)[:, None]
+        self._count(np.where(ok, b, -1), w.astype(np.float32))
         self.total = np.where(ok, self.total + w, self.total)
         self.record = np.where(ok, np.maximum(self.record * self.decay**0.1, u), self.record)
         self.weight = np.where(ok, w / self.decay, w)
         self._rescale()
         return score
+
+    def _count(self, b: np.ndarray, w: np.ndarray) -> None:
+        """Add each row's weight to its bins 0..b (none where b < 0). In blocks of rows small enough
+        for the CPU cache, over only the bins the block reaches (surprises are mostly small); adding
+        0.0 to the bins a row does not reach leaves them exactly as they were."""
+        for lo in range(0, len(b), _BLOCK):
+            hi = min(lo + _BLOCK, len(b))
+            reach = int(b[lo:hi].max()) + 1
+            if reach > 0:
+                add = np.take(self._prefix[:, :reach], b[lo:hi] + 1, axis=0)
+                add *= w[lo:hi, None]
+                self.above[lo:hi, :reach] += add
 
     def ready(self) -> np.ndarray:
         """Scores start once the decayed count of surprises seen reaches `min_count`."""

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import requests
 
-from integrations.http import Retry, envelope_data, send_with_retries
+from integrations.errors import SourceUnavailable
+from integrations.http import Retry, envelope_data, gc_paused, send_with_retries
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +135,16 @@ class PrometheusClient:
 
     def query_range(self, promql: str, start: float, end: float, step: float) -> Matrix:
         params = {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
-        data = self._post("/api/v1/query_range", params)
-        return _matrix(data.get("result", []))
+        with gc_paused():
+            result = self._post("/api/v1/query_range", params).get("result", [])
+            try:
+                matrix = _matrix(result)
+            except (AttributeError, TypeError, ValueError) as e:
+                raise SourceUnavailable(
+                    f"Prometheus at {self.url} answered with a malformed matrix: {e!r}"
+                ) from e
+            del result  # freed while collection is paused
+        return matrix
 
     def _post(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
         resp = send_with_retries(
@@ -154,14 +163,21 @@ def _matrix(result: list[dict[str, Any]]) -> Matrix:
     converted by numpy in one call."""
     labels: list[Mapping[str, str]] = []
     counts: list[int] = []
-    flat: list[Any] = []
+    ts: list[Any] = []
+    values: list[Any] = []
     for r in result:
-        values = r.get("values") or []
+        points = r.get("values") or []
         labels.append(r.get("metric") or {})
-        counts.append(len(values))
-        flat += values
-    points = np.array(flat, dtype=np.float64).reshape(-1, 2) if flat else np.zeros((0, 2))
-    return Matrix(labels, np.array(counts, dtype=np.int64), points[:, 0].copy(), points[:, 1].copy())
+        counts.append(len(points))
+        for t, v in points:
+            ts.append(t)
+            values.append(v)
+    return Matrix(
+        labels,
+        np.array(counts, dtype=np.int64),
+        np.array(ts, dtype=np.float64),
+        np.array(values, dtype=np.float64),
+    )
 
 
 def _instant_series(r: dict[str, Any]) -> Series:

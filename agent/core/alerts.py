@@ -7,7 +7,7 @@ An alert's identity is its label set, as in Alertmanager; its service is the cat
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from agent.core.domain import Severity, Signal, SignalClear, fingerprint
 from agent.core.topology import UNMAPPED, ServiceMap
@@ -31,7 +31,9 @@ _SEVERITY = {
 
 def severity_of(alert: ExternalAlert) -> Severity:
     """The `severity` label's urgency; an alert without one (or with an unknown word) is a warning."""
-    return _SEVERITY.get(alert.labels.get("severity", "").strip().lower(), Severity.WARNING)
+    word = alert.labels.get("severity", "")
+    found = _SEVERITY.get(word)  # as usually written; else normalised
+    return found if found is not None else _SEVERITY.get(word.strip().lower(), Severity.WARNING)
 
 
 def to_signals(
@@ -47,9 +49,9 @@ def to_signals(
             continue
         named = a.labels.get("service", "")
         service = named if services.known(named) else services.service_for(a.labels) or UNMAPPED
-        details: dict[str, object] = dict(a.annotations)
+        details: Mapping[str, object] = a.annotations
         if a.generator_url:
-            details["generator_url"] = a.generator_url
+            details = {**a.annotations, "generator_url": a.generator_url}
         signals.append(
             Signal(
                 name=a.name,

@@ -214,9 +214,13 @@ class Correlator:
     def _joinable(self, sig: Signal) -> IncidentState | None:
         best = None
         best_at = None
-        for inc in self._active.get(sig.service, {}).values():
+        active = self._active.get(sig.service)
+        if not active:
+            return None
+        window = self.config.window
+        for inc in active.values():
             last = self._last_signal[inc.ref]
-            related = sig.fingerprint in inc.signals or sig.at - last <= self.config.window
+            related = sig.fingerprint in inc.signals or sig.at - last <= window
             if related and (best_at is None or last > best_at):
                 best, best_at = inc, last
         return best
@@ -225,7 +229,10 @@ class Correlator:
         """A resolved incident this signal belongs to but barely outlives: data from before the resolution
         arriving late, or the tail of a rate window still covering the fault (within `settle_period`),
         is evidence for the old incident, not a recurrence."""
-        for inc in self._holders.get(sig.fingerprint, {}).values():
+        holders = self._holders.get(sig.fingerprint)
+        if not holders:
+            return None
+        for inc in holders.values():
             if (
                 inc.status is IncidentStatus.RESOLVED
                 and inc.resolved_at is not None

@@ -22,6 +22,8 @@ from agent.core.domain import Signal, SignalClear, fingerprint
 from agent.core.topology import UNMAPPED, ServiceMap
 from integrations.prometheus import Matrix
 
+Key = tuple[tuple[str, str], ...]  # a series' identity: its labels, sorted
+Alias = tuple[str, ...]  # its label names then values, in the order an answer listed them
 RELEASE_Z = 3.0
 MAX_WAIT = 2  # polls a new series waits for its history before it starts cold
 _ROWS_PER_CHUNK = 64  # timestamps judged per block: bounds the grid's memory on long warm-up histories
@@ -32,11 +34,15 @@ class _QueryState:
 
     def __init__(self, bank: detectors.Bank | None):
         self.bank = bank
-        self.slots: dict[frozenset[tuple[str, str]], int] = {}
+        # A series is found by its labels as the answer lists them (Prometheus keeps their order, so
+        # names then values in one flat tuple is the cheapest key; a dict of k labels gives 2k items,
+        # so two label sets never share one), then by their sorted form (the identity) for a new order.
+        self.slots: dict[Alias, int] = {}
+        self.identity: dict[Key, int] = {}
         self.labels: list[dict[str, str]] = []
         self.service: list[str] = []
         self.fingerprint: list[str] = []
-        self.keys: list[frozenset[tuple[str, str]] | None] = []
+        self.aliases: list[list[Alias]] = []  # every alias each row is known by
         self.last_ts = np.zeros(0)
         self.seen_at = np.zeros(0)
         self.anomalous = np.zeros(0, dtype=bool)
@@ -49,22 +55,29 @@ class _QueryState:
         return len(self.labels)
 
     def rows(self, query: QueryConfig, labels: list[Mapping[str, str]], services: ServiceMap) -> np.ndarray:
-        out = np.empty(len(labels), dtype=np.int64)
-        slots = self.slots
-        for i, lab in enumerate(labels):
-            key = frozenset(lab.items())
-            row = slots.get(key)
+        get = self.slots.get
+        found = [get((*lab, *lab.values())) for lab in labels]
+        for i, row in enumerate(found):
             if row is None:
-                row = self._new(query, key, dict(lab), services)
-                if self.warmed and self.bank is not None:
-                    self.pending[row] = 0
-            out[i] = row
-        return out
+                found[i] = self._find(query, labels[i], services)
+        return np.array(found, dtype=np.int64)
+
+    def _find(self, query: QueryConfig, labels: Mapping[str, str], services: ServiceMap) -> int:
+        identity = tuple(sorted(labels.items()))
+        row = self.identity.get(identity)
+        if row is None:
+            row = self._new(query, identity, dict(labels), services)
+            if self.warmed and self.bank is not None:
+                self.pending[row] = 0
+        alias = (*labels, *labels.values())
+        self.slots[alias] = row
+        self.aliases[row].append(alias)
+        return row
 
     def _new(
         self,
         query: QueryConfig,
-        key: frozenset[tuple[str, str]],
+        identity: Key,
         labels: dict[str, str],
         services: ServiceMap,
     ) -> int:
@@ -72,11 +85,11 @@ class _QueryState:
         fp = fingerprint(query.name, labels)
         if self.free:
             row = self.free.pop()
-            self.labels[row], self.service[row], self.fingerprint[row], self.keys[row] = (
+            self.labels[row], self.service[row], self.fingerprint[row], self.aliases[row] = (
                 labels,
                 service,
                 fp,
-                key,
+                [],
             )
             self.last_ts[row], self.seen_at[row], self.anomalous[row] = -math.inf, 0.0, False
         else:
@@ -84,7 +97,7 @@ class _QueryState:
             self.labels.append(labels)
             self.service.append(service)
             self.fingerprint.append(fp)
-            self.keys.append(key)
+            self.aliases.append([])
             if row >= len(self.last_ts):
                 grow = max(8, 2 * len(self.last_ts))
                 self.last_ts = np.concatenate([self.last_ts, np.full(grow, -math.inf)])
@@ -92,7 +105,7 @@ class _QueryState:
                 self.anomalous = np.concatenate([self.anomalous, np.zeros(grow, dtype=bool)])
             if self.bank is not None and self.bank.size <= row:
                 self.bank.grow(max(8, 2 * self.bank.size, row + 1))
-        self.slots[key] = row
+        self.identity[identity] = row
         return row
 
 
@@ -262,12 +275,12 @@ class DetectionStage:
         cutoff = now.timestamp() - idle.total_seconds()
         gone = 0
         for state in self._queries.values():
-            stale = [row for row in state.slots.values() if state.seen_at[row] < cutoff]
+            stale = [row for row in state.identity.values() if state.seen_at[row] < cutoff]
             for row in stale:
-                key = state.keys[row]
-                assert key is not None
-                del state.slots[key]
-                state.keys[row] = None
+                del state.identity[tuple(sorted(state.labels[row].items()))]
+                for alias in state.aliases[row]:
+                    del state.slots[alias]
+                state.aliases[row] = []
                 state.pending.pop(row, None)
                 state.free.append(row)
             if stale and state.bank is not None:
@@ -279,14 +292,10 @@ class DetectionStage:
         """(warm series, warming series)."""
         warm = total = 0
         for state in self._queries.values():
-            rows = np.array(list(state.slots.values()), dtype=np.int64)
+            rows = np.array(list(state.identity.values()), dtype=np.int64)
             total += len(rows)
             warm += len(rows) if state.bank is None else int(state.bank.warm()[rows].sum())
         return warm, total - warm
-
-    def knows(self, query: str, labels: Mapping[str, str]) -> bool:
-        state = self._queries.get(query)
-        return state is not None and frozenset(labels.items()) in state.slots
 
 
 def _crossed(thresholds: list[StaticThreshold], x: np.ndarray) -> np.ndarray:

@@ -112,10 +112,10 @@ class Actor(StrEnum):
 
 def fingerprint(name: str, labels: Mapping[str, str]) -> str:
     """Stable identity of a signal's source series: same name and labels, same fingerprint."""
-    h = hashlib.sha256(name.encode())
+    parts = [name]
     for k in sorted(labels):
-        h.update(b"\x00" + k.encode() + b"\x01" + labels[k].encode())
-    return h.hexdigest()[:16]
+        parts += ("\x00", k, "\x01", labels[k])
+    return hashlib.sha256("".join(parts).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agent.config import Config
@@ -44,6 +44,7 @@ from agent.errors import InvalidTransition
 AGENT = Actor.AGENT.value
 SERIES_IDLE = timedelta(hours=1)
 _OPEN_OR_ACKED = (IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED)
+_NEVER = datetime.max.replace(tzinfo=UTC)
 _NOTIFY = {"escalated": "escalation", "sla_breach": "sla_breach", "opened": "incident_opened"}
 
 
@@ -90,6 +91,9 @@ class Core:
         self.recurrence = Recurrence(a.problems)
         self._rules_of: dict[int, set[int]] = {}  # incident ref -> rules some signal of it meets
         self._skips: dict[tuple[int, str], str] = {}  # (incident ref, rule) -> kind of the last skip noted
+        self._considered: dict[
+            int, tuple[tuple[Any, ...], datetime]
+        ] = {}  # ref -> (state, answer good until)
         self.correlator.adopt(ws.incidents)
         refs = {inc.id: inc.ref for inc in ws.incidents if inc.id is not None}
         self.ledger.load(ws.changes, refs)
@@ -152,8 +156,9 @@ class Core:
 
     def _alerts(self, e: AlertsReceived, now: datetime, out: Decisions) -> None:
         signals, clears = to_signals(e.alerts, self.services)
+        counts = out.signal_counts
         for sig in signals:
-            out.signal_counts[("alertmanager", sig.severity.value)] += 1
+            counts["alertmanager", sig.severity] += 1  # (a StrEnum is its value)
             self.correlator.observe(sig, now)
         for clear in clears:
             self.correlator.clear(clear)
@@ -224,6 +229,7 @@ class Core:
                 out.problems.append(link)
         for ref in out.forgotten:
             self._rules_of.pop(ref, None)
+            self._considered.pop(ref, None)
             self.ledger.forget_incident(ref)
         for inc in list(out.incidents.values()):
             if inc.status is IncidentStatus.RESOLVED:
@@ -252,15 +258,28 @@ class Core:
         )
 
     def _consider(self, inc: IncidentState, now: datetime, out: Decisions) -> None:
-        """The first rule (in file order) that applies and whose guards allow it makes a change."""
-        if self.ledger.open_change(inc.ref) is not None:
+        """The first rule (in file order) that applies and whose guards allow it makes a change.
+
+        What rules decide depends on the incident's rules, priority, status and signals, on what the
+        ledger knows of changes, and on time only through cooldowns: while none of these changed and
+        no cooldown ended, the answer is the one already given (a storm of repeats costs nothing)."""
+        rules = self._rules_of.get(inc.ref, set())
+        state = (len(rules), inc.priority, inc.status, len(inc.signals), self.ledger.version(inc.service))
+        seen = self._considered.get(inc.ref)
+        if seen is not None and seen[0] == state and now < seen[1]:
             return
-        for index in self.rules.applicable(self._rules_of.get(inc.ref, ()), inc):
+        retry = _NEVER
+        if self.ledger.open_change(inc.ref) is not None:
+            self._considered[inc.ref] = (state, retry)
+            return
+        for index in self.rules.applicable(rules, inc):
             rule = self.rules.rules[index]
             attempts = self.ledger.attempts(inc.ref, rule.name)
             last = self.ledger.last_change_at(rule.name, inc.service, now)
             blocked = blocked_by_guards(rule, attempts, last, now)
             if blocked is not None:
+                if last is not None and attempts < rule.guards.max_attempts:
+                    retry = min(retry, last + rule.guards.cooldown)
                 self._note_skip(inc, rule.name, blocked, now, out)
                 continue
             trigger = self.rules.trigger(index, inc)
@@ -272,6 +291,7 @@ class Core:
                 continue
             self._create_change(inc, plan, attempts + 1, now, out)
             return
+        self._considered[inc.ref] = (state, retry)
 
     def _note_skip(self, inc: IncidentState, rule: str, reason: str, now: datetime, out: Decisions) -> None:
         kind = reason.split(" ", 1)[0]

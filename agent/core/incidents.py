@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from agent.core.domain import IncidentStatus, Signal
 from agent.core.records import IncidentBase, SignalBase
@@ -30,7 +31,21 @@ def can_become(status: IncidentStatus, to: IncidentStatus) -> bool:
 """A timeline reason, or a function giving it once the store has assigned the ids it names."""
 
 
-class SignalState(SignalBase):
+class _Held:
+    """A record held and changed by the core alone: a field assignment writes the field (the generic
+    SQLModel and pydantic assignment, built for table rows and validation, would triple the cost of a
+    repeated signal); anything that is not a field still goes through them (and is refused)."""
+
+    _fields: frozenset[str] = frozenset()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self._fields:
+            self.__dict__[name] = value
+        else:
+            super().__setattr__(name, value)
+
+
+class SignalState(_Held, SignalBase):
     """One signature (series) inside an incident: its record, updated in place by repeats."""
 
     @classmethod
@@ -54,21 +69,23 @@ class SignalState(SignalBase):
 
     def repeat(self, sig: Signal, reactivate: bool = True) -> bool:
         """Count a repeat of this signature; `reactivate=False` records late evidence without undoing a
-        clear. Returns True when the repeat raised the signal's severity."""
-        self.count += 1
-        if sig.at >= self.last_at:
-            self.last_at = sig.at
-            self.last_value = sig.value
-            self.last_score = sig.score
-            self.last_expected = sig.expected
+        clear. Returns True when the repeat raised the signal's severity. (The hottest path of an alert
+        storm: it writes its own fields directly, see `_Held`.)"""
+        d = self.__dict__
+        d["count"] += 1
+        if sig.at >= d["last_at"]:
+            d["last_at"] = sig.at
+            d["last_value"] = sig.value
+            d["last_score"] = sig.score
+            d["last_expected"] = sig.expected
             if sig.details:
-                self.evidence = dict(sig.details)
-            if reactivate and self.cleared_at is not None:
-                self.cleared_at = None
-        if sig.score > self.peak_score:
-            self.peak_score = sig.score
-        if sig.severity.rank > self.severity.rank:
-            self.severity = sig.severity
+                d["evidence"] = dict(sig.details)
+            if reactivate:
+                d["cleared_at"] = None
+        if sig.score > d["peak_score"]:
+            d["peak_score"] = sig.score
+        if sig.severity is not d["severity"] and sig.severity.rank > d["severity"].rank:
+            d["severity"] = sig.severity
             return True
         return False
 
@@ -77,7 +94,7 @@ class SignalState(SignalBase):
         return self.cleared_at is None
 
 
-class IncidentState(IncidentBase):
+class IncidentState(_Held, IncidentBase):
     """An incident in the core's working set: its record, its signals by fingerprint, and `ref`, the
     core's own key for it (the store assigns `id` when the incident is first committed)."""
 
@@ -111,6 +128,10 @@ class IncidentState(IncidentBase):
             self.resolved_by = ""
         kind = "reopened" if before is S.RESOLVED and to is S.OPEN else to.value
         return Entry(self, at, kind, actor, reason, {"from": before.value, "to": to.value})
+
+
+SignalState._fields = frozenset(SignalState.model_fields)
+IncidentState._fields = frozenset(IncidentState.model_fields)
 
 
 @dataclass

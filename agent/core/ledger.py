@@ -44,6 +44,7 @@ class ChangeLedger:
         self._by_incident: dict[int, list[Tracked]] = {}  # by incident ref
         self._by_rule: dict[tuple[str, str], list[Tracked]] = {}
         self._by_id: dict[int, Tracked] = {}
+        self._versions: dict[str, int] = {}  # per service: moves on every change the guards could see
 
     def load(self, changes: Iterable[ChangeBase], refs: dict[int, int]) -> None:
         """Changes from the store (`id` set); `refs` maps incident ids to the core's refs."""
@@ -61,7 +62,15 @@ class ChangeLedger:
                 )
             )
 
+    def version(self, service: str) -> int:
+        """Moves whenever what the guards see of `service`'s changes does (incidents and rules alike)."""
+        return self._versions.get(service, 0)
+
+    def _moved(self, t: Tracked) -> None:
+        self._versions[t.service] = self._versions.get(t.service, 0) + 1
+
     def add(self, t: Tracked) -> None:
+        self._moved(t)
         if t.incident_ref is not None:
             self._by_incident.setdefault(t.incident_ref, []).append(t)
         self._by_rule.setdefault((t.rule, t.service), []).append(t)
@@ -70,6 +79,7 @@ class ChangeLedger:
 
     def bound(self, t: Tracked, change_id: int | None, incident_id: int | None) -> None:
         """The store created the change (`change_id`), or refused it (None: forget it)."""
+        self._moved(t)
         if change_id is None:
             self._discard(t)
             return
@@ -81,8 +91,9 @@ class ChangeLedger:
 
     def set_status(self, change_id: int, status: ChangeStatus) -> Tracked | None:
         t = self._by_id.get(change_id)
-        if t is not None:
+        if t is not None and t.status is not status:
             t.status = status
+            self._moved(t)
         return t
 
     def open_change(self, incident_ref: int) -> Tracked | None:

@@ -28,6 +28,15 @@ class ServiceMap:
             for s in services.services
             for sel in s.selectors
         ]
+        # Selectors with an exact matcher are found through one of its (label, value) pairs; the rest
+        # are tried always. A lookup then tries a handful of selectors, not the whole catalog.
+        self._by_pair: dict[tuple[str, str], list[int]] = {}
+        self._always: list[int] = []
+        for i, (_, exact, _) in enumerate(self._selectors):
+            if exact:
+                self._by_pair.setdefault(next(iter(exact.items())), []).append(i)
+            else:
+                self._always.append(i)
         self._deps = {s.name: set(s.depends_on) for s in services.services}
         reverse: dict[str, set[str]] = {}
         for name, deps in self._deps.items():
@@ -40,7 +49,11 @@ class ServiceMap:
         return service in self._services
 
     def service_for(self, labels: Mapping[str, str]) -> str | None:
-        for name, exact, regex in self._selectors:
+        candidates = list(self._always)
+        for pair in labels.items():
+            candidates += self._by_pair.get(pair, ())
+        for i in sorted(candidates):  # the first matching selector in file order wins
+            name, exact, regex = self._selectors[i]
             if all(labels.get(k) == v for k, v in exact.items()) and all(
                 r.fullmatch(labels.get(k, "")) for k, r in regex.items()
             ):

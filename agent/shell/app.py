@@ -16,7 +16,8 @@ from typing import Any
 
 import uvicorn
 from prometheus_client import CollectorRegistry
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from agent.clock import Clock, SystemClock
 from agent.config import Config
@@ -45,6 +46,18 @@ def prometheus_client(config: Config) -> PrometheusClient:
     )
 
 
+def sqlite_lock(url: str) -> SqliteLock | None:
+    """The lock that keeps a second agent off an SQLite file (None for other stores)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None  # Store.open reports a malformed URL
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return SqliteLock(database)
+
+
 class AgentApp:
     """Owns every long-lived part: the store, the API server, the lease, and the leader's parts."""
 
@@ -54,14 +67,19 @@ class AgentApp:
         self.clock = clock or SystemClock()
         self.registry = registry or CollectorRegistry()
         self.metrics = AgentMetrics(self.registry)
-        self.store = Store.open(a.store.url)
+        # One agent per SQLite file, checked before the store is even opened (or migrated).
+        self._file_lock = sqlite_lock(a.store.url)
+        if self._file_lock is not None:
+            self._file_lock.acquire()
+        try:
+            self.store = Store.open(a.store.url)
+        except BaseException:
+            if self._file_lock is not None:
+                self._file_lock.release()
+            raise
         self.health = SourceHealth()
         self.prometheus = prometheus_client(config)
         self.lease = LeaseLock(self.store.engine, a.ha.lease_ttl, self.clock, exclusive=self.store.sqlite)
-        database = self.store.engine.url.database
-        self._file_lock = (
-            SqliteLock(database) if self.store.sqlite and database and database != ":memory:" else None
-        )
         self.leader: Leader | None = None
         self._lost = threading.Event()
         self._stop = threading.Event()
@@ -159,9 +177,6 @@ class AgentApp:
 
     def start(self) -> None:
         a = self.config.agent
-        if self._file_lock is not None:
-            # Before announcing a start: a second agent on the file says only why it is refused.
-            self._file_lock.acquire()
         log.info(
             "aiops agent starting: %d queries, %d rules, store %s, prometheus %s%s",
             len(a.queries),

@@ -178,7 +178,8 @@ class Leader:
                 )
         for (source, severity), n in out.signal_counts.items():
             m.signals.labels(source=source, severity=severity).inc(n)
-        for entry in out.timeline:
+        created = [e for new in out.changes if new.id is not None for e in new.entries]
+        for entry in out.timeline + created:
             inc = entry.incident
             where = f"#{inc}" if isinstance(inc, int) else f"{inc.number} [{inc.priority}]"
             log.info("incident %s %s: %s", where, entry.kind, entry.text())

@@ -182,7 +182,12 @@ class SqliteLock:
         self._file: IO[Any] | None = None
 
     def acquire(self) -> None:
-        f = self.path.open("a+")
+        try:
+            f = self.path.open("a+")
+        except OSError as e:
+            raise AiopsError(
+                f"cannot use the SQLite store {self.path.with_suffix('')}: {e.strerror}"
+            ) from None
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -301,3 +301,28 @@ def test_an_evicted_series_starts_over_with_a_fresh_detector() -> None:
     st.evict(when(29) + timedelta(hours=2), timedelta(hours=1))
     st.process(q, [series([0.2], start=500)])
     assert st.counts() == (0, 1)
+
+
+def test_a_series_is_one_series_whatever_order_its_labels_come_in() -> None:
+    st = stage()
+    q = query()
+    st.process(q, [series(noise(5), labels={"job": "demo", "instance": "a:80"})])
+    st.process(q, [series(noise(5, seed=1), start=5, labels={"instance": "a:80", "job": "demo"})])
+    assert sum(st.counts()) == 1
+    st.evict(datetime.fromtimestamp(ts(5000), UTC), timedelta(minutes=1))
+    assert st.counts() == (0, 0)
+    st.process(q, [series([0.2], start=6000, labels={"instance": "a:80", "job": "demo"})])
+    assert st.counts() == (0, 1)  # evicted under both spellings: it starts over as one new series
+
+
+def test_a_series_waiting_for_its_history_is_not_idle() -> None:
+    """A series new to a warmed query waits for history, its points held back; it is live all the same,
+    so a tick in between must not evict it (it did: it then waited for ever)."""
+    st = stage()
+    q = query()
+    st.process(q, Matrix.of([series(noise(5))]), history=Matrix.of([series(noise(20), start=-20)]))
+    b = {"job": "demo", "instance": "b:80"}
+    out = st.process(q, [series([0.2], start=5, labels=b)])
+    assert out.wants_history and sum(st.counts()) == 2
+    assert st.evict(when(6), timedelta(minutes=1)) == 0
+    assert sum(st.counts()) == 2

@@ -85,7 +85,11 @@ class Rig:
         self.log = directory / "logs" / "web.log"
         self.registry = CollectorRegistry()
         self.app = AgentApp(load_config(directory / "agent.yaml"), clock=clock, registry=self.registry)
-        self.leader = self.app.lead(inline=True)
+        try:
+            self.leader = self.app.lead(inline=True)
+        except BaseException:
+            self.app.stop()  # as `aiops run` does when it cannot start
+            raise
         (self.poller,) = self.leader.log_pollers
 
     def append(self, *lines: str) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -11,6 +15,7 @@ import yaml
 
 from agent.shell.store import Store
 from demo.processes import wait_until
+from integrations.proctree import descendants
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -38,13 +43,18 @@ def write_config(
     api_listen: str | None = None,
     tokens: list[dict[str, str]] | None = None,
     shutdown_grace: str = "2s",
+    store_url: str | None = None,
+    lease_ttl: str | None = None,
+    rules: list[dict[str, Any]] | None = None,
 ) -> Path:
     """An agent.yaml + rules.yaml that react to the demo service's error ratio with a static threshold
-    (no detector warm-up, so tests are quick); services.yaml and the runbook catalog are the shipped ones."""
+    (no detector warm-up, so tests are quick); services.yaml and the runbook catalog are the shipped ones.
+    The store is a SQLite file in `directory` unless `store_url` names another; `lease_ttl` sets
+    `ha.lease_ttl`; `rules` replaces the one `fix-demo` rule."""
     directory.mkdir(parents=True, exist_ok=True)
-    agent = {
+    agent: dict[str, Any] = {
         "dry_run": dry_run,
-        "store": {"url": f"sqlite:///{directory / 'aiops.db'}"},
+        "store": {"url": store_url or f"sqlite:///{directory / 'aiops.db'}"},
         "prometheus": {
             "url": prometheus_url,
             "poll_interval": "1s",
@@ -74,8 +84,10 @@ def write_config(
         "rules_file": "rules.yaml",
         "catalog_file": str(catalog or ROOT / "runbooks" / "catalog.yaml"),
     }
-    rules = {
-        "rules": [
+    if lease_ttl is not None:
+        agent["ha"] = {"lease_ttl": lease_ttl}
+    if rules is None:
+        rules = [
             {
                 "name": "fix-demo",
                 "match": {"service": "demo-web", "signals": ["demo_error_ratio"]},
@@ -85,9 +97,8 @@ def write_config(
                 "verify": {"promql": verify, "deadline": deadline},
             }
         ]
-    }
     (directory / "agent.yaml").write_text(yaml.safe_dump(agent, sort_keys=False))
-    (directory / "rules.yaml").write_text(yaml.safe_dump(rules, sort_keys=False))
+    (directory / "rules.yaml").write_text(yaml.safe_dump({"rules": rules}, sort_keys=False))
     return directory / "agent.yaml"
 
 
@@ -96,6 +107,28 @@ def eventually(store: Store, check: Callable[[Store], T | None], timeout: float,
 
 
 HANG_SECONDS = 3017  # an unusual number, so a leftover `sleep` process can be found by its arguments
+
+
+def hung_processes() -> list[int]:
+    """Pids of the `hang` runbook's command, wherever it was started from."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmd[:2] == [b"sleep", str(HANG_SECONDS).encode()]:
+            found.append(int(pid))
+    return found
+
+
+def kill_tree(proc: subprocess.Popen[bytes]) -> None:
+    """The machine dies: the agent and every process under it (Ansible workers leave its process
+    group with setsid, so the tree is killed, not the group)."""
+    for pid in [proc.pid, *descendants(proc.pid)]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait(10)
 
 
 @pytest.fixture

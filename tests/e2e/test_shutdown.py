@@ -3,7 +3,6 @@ Either way nothing is lost, nothing is left half-recorded, and nothing runs twic
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -21,24 +20,11 @@ from agent.shell.app import AgentApp
 from agent.shell.store import Store
 from agent.shell.store.tables import RunbookRun
 from demo.processes import free_port, wait_until
-from integrations.proctree import descendants
 from tests.conftest import PromStack
-from tests.e2e.conftest import HANG_SECONDS, eventually, write_config
+from tests.e2e.conftest import eventually, hung_processes, kill_tree, write_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 AIOPS = str(Path(sys.executable).parent / "aiops")
-
-
-def _hung_processes() -> list[int]:
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if cmd[:2] == [b"sleep", str(HANG_SECONDS).encode()]:
-            found.append(int(pid))
-    return found
 
 
 def _start(config: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -83,16 +69,7 @@ class Stuck:
     run: RunbookRun
 
     def crash(self) -> None:
-        _kill_tree(self.proc)
-
-
-def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
-    """The whole container dies: the agent and every process under it (Ansible workers leave its
-    process group with setsid, so the tree is killed, not the group)."""
-    for pid in [proc.pid, *descendants(proc.pid)]:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    proc.wait(10)
+        kill_tree(self.proc)
 
 
 @pytest.fixture
@@ -102,11 +79,11 @@ def stuck(private_stack: PromStack, hang_config: Path, tmp_path: Path) -> Iterat
     try:
         private_stack.exporter.service.set_fault(True)
         run = eventually(store, _running_run, 40, "the hung runbook to be running")
-        wait_until(_hung_processes, 15, "the playbook's command to be running")
+        wait_until(hung_processes, 15, "the playbook's command to be running")
         yield Stuck(store, proc, run)
     finally:
         if proc.poll() is None:
-            _kill_tree(proc)
+            kill_tree(proc)
 
 
 def test_sigterm_cancels_a_hung_runbook_and_records_it(stuck: Stuck, tmp_path: Path) -> None:
@@ -120,7 +97,7 @@ def test_sigterm_cancels_a_hung_runbook_and_records_it(stuck: Stuck, tmp_path: P
     assert store.changes.with_status(ChangeStatus.RUNNING, ChangeStatus.VERIFYING) == []
     incident = store.incidents.get(change.incident_id)
     assert incident.escalated and incident.status == IncidentStatus.OPEN
-    wait_until(lambda: not _hung_processes(), 10, "the cancelled playbook's processes to exit")
+    wait_until(lambda: not hung_processes(), 10, "the cancelled playbook's processes to exit")
     assert "aiops agent stopped" in (tmp_path / "agent.log").read_text()
 
 
@@ -128,7 +105,7 @@ def test_crash_mid_remediation_is_escalated_on_restart_and_never_rerun(
     stuck: Stuck, hang_config: Path
 ) -> None:
     stuck.crash()
-    wait_until(lambda: not _hung_processes(), 10, "the killed playbook to be gone")
+    wait_until(lambda: not hung_processes(), 10, "the killed playbook to be gone")
 
     app = AgentApp(load_config(hang_config), registry=CollectorRegistry())
     app.start()
@@ -145,6 +122,6 @@ def test_crash_mid_remediation_is_escalated_on_restart_and_never_rerun(
         assert len(app.store.incidents.list()) == 1
         assert len(app.store.changes.list()) == 1
         assert len(app.store.runs.for_change(change.id)) == 1
-        assert not _hung_processes()
+        assert not hung_processes()
     finally:
         app.stop()

@@ -6,6 +6,7 @@ property the agent depends on: every grid timestamp is fetched exactly once, eve
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import time
@@ -17,6 +18,7 @@ import requests
 
 from demo.processes import free_port, wait_until
 from integrations.errors import QueryRejected, SourceUnavailable
+from integrations.http import gc_paused
 from integrations.prometheus import MAX_POINTS_PER_SERIES, PrometheusClient, RangeCursor, Series
 from tests.conftest import PromStack, StartPeer
 from tests.support.prom_history import wait_for_history
@@ -353,3 +355,62 @@ def test_server_slower_than_timeout_is_source_unavailable(http_peer: StartPeer) 
     assert time.monotonic() - t0 < 5.0, "the timeout did not bound the wait"
     assert len(peer.requests) == 2
     assert delays == [0.1]
+
+
+def matrix_body(result: list[Any]) -> dict[str, Any]:
+    return {"status": "success", "data": {"resultType": "matrix", "result": result}}
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[[1.0, "1", "extra"]], [1.0], [[1.0, "not a number"]], "12"],
+    ids=["three-item point", "bare number", "non-numeric value", "string"],
+)
+def test_malformed_matrix_is_source_unavailable(http_peer: StartPeer, values: Any) -> None:
+    peer = http_peer([Reply.json(200, matrix_body([{"metric": {"job": "a"}, "values": values}]))])
+    client, _, _ = make_client(peer.url)
+
+    with pytest.raises(SourceUnavailable, match="malformed matrix"):
+        client.query_range("up", 0, 10, 5)
+
+
+def test_range_query_runs_no_garbage_collection_while_it_decodes(http_peer: StartPeer) -> None:
+    """Decoding builds a container per series and per point; collections triggered by those allocations
+    would walk them all again and again (~30 times here). The answer holds no cycles: nothing is left
+    to collect. At most one collection runs as the pause ends, over the label sets the matrix keeps."""
+    series = [
+        {"metric": {"job": f"j{i}", "code": "200"}, "values": [[1.0, "1"], [6.0, "2"]]} for i in range(5000)
+    ]
+    peer = http_peer([Reply.json(200, matrix_body(series))])
+    client, _, _ = make_client(peer.url)
+    collections: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    gc.callbacks.append(count)
+    try:
+        got = client.query_range("up", 0, 10, 5)
+    finally:
+        gc.callbacks.remove(count)
+
+    assert len(got) == 5000 and got.values.tolist()[:2] == [1.0, 2.0]
+    assert len(collections) <= 1, collections
+    assert gc.isenabled()
+
+
+def test_gc_pauses_nest_and_restore_the_setting() -> None:
+    assert gc.isenabled()
+    with gc_paused():
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled(), "a pause must not enable collection someone else turned off"
+    finally:
+        gc.enable()

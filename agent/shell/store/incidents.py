@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -128,7 +128,3 @@ def incident_row(inc: IncidentState) -> dict[str, Any]:
 
 def signal_row(sig: SignalState) -> dict[str, Any]:
     return {name: getattr(sig, name) for name in SIGNAL_FIELDS}
-
-
-def ids(rows: Iterable[Incident]) -> builtins.list[int]:
-    return [r.id for r in rows if r.id is not None]
