@@ -19,6 +19,8 @@ class ConfigIssue:
     message: str
 
     def __str__(self) -> str:
+        if not self.line:  # about the file as a whole (it is missing or unreadable)
+            return f"{self.file}: {self.message}"
         return f"{self.file}:{self.line}: {self.field}: {self.message}"
 
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 HERE = Path(__file__).resolve()
 TOKEN = "bench-operator-token-0123456789abcdef"
@@ -196,6 +196,36 @@ def post_all(url: str, bodies: list[bytes], clients: int) -> dict[str, Any]:
     }
 
 
+def write_config(d: Path, w: Any, store_url: str, tree: Any) -> int:
+    """The workload's services, rules and agent config in `d`; returns the API port it listens on."""
+    import yaml
+
+    port = free_port()
+    (d / "services.yaml").write_text(yaml.safe_dump({"services": w.services()}, sort_keys=False))
+    (d / "rules.yaml").write_text(yaml.safe_dump({"rules": w.rules()}, sort_keys=False))
+    (d / "agent.yaml").write_text(
+        w.agent_yaml(
+            store_url,
+            f"127.0.0.1:{port}",
+            TOKEN,
+            f"http://127.0.0.1:{free_port()}",
+            str(tree.root / "runbooks/catalog.yaml"),
+        )
+    )
+    return port
+
+
+def launch(tree: Any, d: Path, profile_dir: Path | None = None) -> tuple[subprocess.Popen[bytes], IO[str]]:
+    """`aiops run -c d/agent.yaml` of `tree`, its output in d/agent.log (returned open: close it)."""
+    argv = [str(HERE), "--agent"]
+    if profile_dir is not None:
+        argv += ["--profile-dir", str(profile_dir)]
+    argv += ["--", "run", "-c", str(d / "agent.yaml")]
+    log = (d / "agent.log").open("w")
+    proc = subprocess.Popen(tree.argv(*argv), cwd=d, env=tree.env(), stdout=log, stderr=subprocess.STDOUT)
+    return proc, log
+
+
 def run_side(
     tree: Any,
     store_url: Callable[[Path], str],
@@ -205,7 +235,6 @@ def run_side(
     profile_dir: Path | None = None,
     timeout: float = 900,
 ) -> dict[str, Any]:
-    import yaml
 
     from bench.baseline import stop
     from bench.workload import Workload
@@ -213,30 +242,14 @@ def run_side(
     with tempfile.TemporaryDirectory(prefix=f"aiops-bench-alerts-{tree.name}-") as tmp:
         d = Path(tmp)
         w = Workload(signals=alerts, batch=batch, t0=datetime.now(UTC))
-        port = free_port()
         url = store_url(d)
-        (d / "services.yaml").write_text(yaml.safe_dump({"services": w.services()}, sort_keys=False))
-        (d / "rules.yaml").write_text(yaml.safe_dump({"rules": w.rules()}, sort_keys=False))
-        (d / "agent.yaml").write_text(
-            w.agent_yaml(
-                url,
-                f"127.0.0.1:{port}",
-                TOKEN,
-                f"http://127.0.0.1:{free_port()}",
-                str(tree.root / "runbooks/catalog.yaml"),
-            )
-        )
+        port = write_config(d, w, url, tree)
         opening_batches = w.opening()
         storm_batches = w.storm()
         opening = [json.dumps(b.payload()).encode() for b in opening_batches]
         storm = [json.dumps(b.payload()).encode() for b in storm_batches]
         firing_opening, firing_storm = w.firing(opening_batches), w.firing(storm_batches)
-        argv = [str(HERE), "--agent"]
-        if profile_dir is not None:
-            argv += ["--profile-dir", str(profile_dir)]
-        argv += ["--", "run", "-c", str(d / "agent.yaml")]
-        log = (d / "agent.log").open("w")
-        proc = subprocess.Popen(tree.argv(*argv), cwd=d, env=tree.env(), stdout=log, stderr=subprocess.STDOUT)
+        proc, log = launch(tree, d, profile_dir)
         base = f"http://127.0.0.1:{port}"
         try:
             _wait_ready(base, proc, d / "agent.log")

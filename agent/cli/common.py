@@ -49,8 +49,9 @@ def load(config: Path) -> Config:
 
 
 def open_store(config: Path, store: str | None) -> Store:
+    """The store a command reviews or decides in: it must exist (only `aiops run` creates one)."""
     url = store or load(config).agent.store.url
     try:
-        return Store.open(url)
+        return Store.open(url, create=False)
     except AiopsError as e:
         fail(str(e))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -10,6 +11,7 @@ import typer
 
 from agent.cli.common import DEFAULT_CONFIG, ConfigOpt, JsonOpt, StoreOpt, fail, open_store
 from agent.cli.output import emit_json, table, when
+from agent.core.domain import ChangeStatus, IncidentStatus
 from agent.errors import InvalidTransition, NotFound
 from agent.shell import views
 
@@ -17,13 +19,30 @@ incidents = typer.Typer(help="Incidents the agent opened, newest first.", no_arg
 changes = typer.Typer(help="Remediation changes and their approval.", no_args_is_help=True)
 problems = typer.Typer(help="Problem candidates: recurring incident patterns.", no_args_is_help=True)
 
-StatusOpt = Annotated[str | None, typer.Option("--status", help="Only records with this status.")]
+
+def _status(values: Iterable[str]) -> Any:
+    """A --status option that accepts only `values` (a typo would otherwise just list nothing)."""
+    allowed = list(values)
+
+    def check(value: str | None) -> str | None:
+        if value is not None and value not in allowed:
+            raise typer.BadParameter(f"{value!r} is not a status; one of: {', '.join(allowed)}")
+        return value
+
+    return typer.Option(
+        "--status", callback=check, help=f"Only records with this status: {', '.join(allowed)}."
+    )
+
+
+IncidentStatusOpt = Annotated[str | None, _status(IncidentStatus)]
+ChangeStatusOpt = Annotated[str | None, _status(ChangeStatus)]
+ProblemStatusOpt = Annotated[str | None, typer.Option("--status", help="Only problems with this status.")]
 LimitOpt = Annotated[int, typer.Option("--limit", min=1, max=10000, help="At most this many rows.")]
 
 
 @incidents.command("list")
 def incidents_list(
-    status: StatusOpt = None,
+    status: IncidentStatusOpt = None,
     limit: LimitOpt = 50,
     json: JsonOpt = False,
     config: ConfigOpt = DEFAULT_CONFIG,
@@ -149,7 +168,7 @@ def _render_incident(d: dict[str, Any]) -> str:
 
 @changes.command("list")
 def changes_list(
-    status: StatusOpt = None,
+    status: ChangeStatusOpt = None,
     limit: LimitOpt = 50,
     json: JsonOpt = False,
     config: ConfigOpt = DEFAULT_CONFIG,
@@ -231,7 +250,7 @@ def changes_reject(
 
 @problems.command("list")
 def problems_list(
-    status: StatusOpt = None,
+    status: ProblemStatusOpt = None,
     json: JsonOpt = False,
     config: ConfigOpt = DEFAULT_CONFIG,
     store: StoreOpt = None,

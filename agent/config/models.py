@@ -113,6 +113,7 @@ class CorrelationConfig(Model):
     reopen_window: Duration = timedelta(minutes=30)
     settle_period: Duration = timedelta(minutes=2)
     breadth_instances: int = Field(default=3, ge=2)
+    max_signals: int = Field(default=500, ge=1)
 
 
 class SlaTarget(Model):

@@ -58,7 +58,8 @@ def load(path: Path, env: dict[str, str] | None = None) -> Source:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
-        src.issues.append(ConfigIssue(str(path), 1, "(file)", f"cannot read: {e.strerror or e}"))
+        what = "no such file" if isinstance(e, FileNotFoundError) else f"cannot read it: {e.strerror or e}"
+        src.issues.append(ConfigIssue(str(path), 0, "", what))
         return src
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)

@@ -134,10 +134,12 @@ class Correlator:
         if inc is None:
             return self._open(sig, now)
         known = inc.signals.get(sig.fingerprint)
+        if known is None and len(inc.signals) >= self.config.max_signals:
+            self._overflow(inc, sig, now)
+            return inc
         if known is None:
             state = inc.signals[sig.fingerprint] = SignalState.first(sig)
             self._index_signal(inc, state)
-            self.out.joined.append((inc, state))
             inc.title = self._title(inc)
             self._entry(inc, now, "signal", f"new signal joined: {sig.describe()}", _evidence(sig))
             self._reassess(inc, now)
@@ -152,6 +154,27 @@ class Correlator:
         self.out.signal(inc, state)
         self._touch(inc, now)
         return inc
+
+    def _overflow(self, inc: IncidentState, sig: Signal, now: datetime) -> None:
+        """A signal the full incident cannot hold: it counts (activity, severity, the tally of signals
+        beyond the cap) but is not kept, so a flood of distinct label sets costs neither time nor memory
+        in proportion to its size."""
+        inc.signals_dropped += 1
+        if inc.signals_dropped == 1:
+            self._entry(
+                inc,
+                now,
+                "signals_capped",
+                f"holding {len(inc.signals)} signals (correlation.max_signals): further signals are counted, "
+                f"not kept; first one: {sig.describe()}",
+                _evidence(sig),
+            )
+        if sig.at > self._last_signal[inc.ref]:
+            self._last_signal[inc.ref] = sig.at
+        if sig.severity.rank > self._worst[inc.ref].rank:
+            self._worst[inc.ref] = sig.severity
+            self._reassess(inc, now)
+        self._touch(inc, now)
 
     def clear(self, c: SignalClear) -> None:
         """A series reported normal: signals of that series stop counting as active."""
@@ -280,7 +303,6 @@ class Correlator:
         inc.title = self._title(inc)
         self.out.signal(inc, state)
         self.out.opened.append(inc)
-        self.out.joined.append((inc, state))
         data = {
             "priority": a.priority.value,
             "impact": a.impact.value,

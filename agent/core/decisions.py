@@ -102,7 +102,6 @@ class Decisions:
     consumed: bool = True  # False: a log read was not used (the source re-reads the same lines)
     # What happened, for the shell's logs and metrics, and the core's own bookkeeping:
     opened: list[IncidentState] = field(default_factory=list)
-    joined: list[tuple[IncidentState, SignalState]] = field(default_factory=list)
     forgotten: list[int] = field(default_factory=list)  # refs of incidents the core let go
     onsets: list[Signal] = field(default_factory=list)
     signal_counts: Counter[tuple[str, str]] = field(default_factory=Counter)

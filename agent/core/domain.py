@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -111,11 +112,13 @@ class Actor(StrEnum):
 
 
 def fingerprint(name: str, labels: Mapping[str, str]) -> str:
-    """Stable identity of a signal's source series: same name and labels, same fingerprint."""
-    parts = [name]
-    for k in sorted(labels):
-        parts += ("\x00", k, "\x01", labels[k])
-    return hashlib.sha256("".join(parts).encode()).hexdigest()[:16]
+    """Stable identity of a signal's source series: same name and labels, same fingerprint.
+
+    The hashed text is JSON with every non-ASCII and control character escaped, so it decodes back to
+    exactly one (name, labels): no label text, NUL and lone surrogates included, can make two
+    different label sets share an identity (a separator-joined text could)."""
+    text = json.dumps([name, sorted(labels.items())], ensure_ascii=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("ascii")).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from agent.core.params import ParamError
 from agent.core.priority import PriorityPolicy
 from agent.core.problems import Recurrence
 from agent.core.records import ChangeBase
-from agent.core.rules import Plan, RuleEngine, blocked_by_guards
+from agent.core.rules import Plan, RuleEngine, Triggers, blocked_by_guards
 from agent.core.topology import ServiceMap
 from agent.errors import InvalidTransition
 
@@ -89,7 +89,7 @@ class Core:
         self.correlator = Correlator(self.services, self.policy, a.correlation)
         self.ledger = ChangeLedger(self.horizon)
         self.recurrence = Recurrence(a.problems)
-        self._rules_of: dict[int, set[int]] = {}  # incident ref -> rules some signal of it meets
+        self.triggers = Triggers(self.rules)
         self._skips: dict[tuple[int, str], str] = {}  # (incident ref, rule) -> kind of the last skip noted
         self._considered: dict[
             int, tuple[tuple[Any, ...], datetime]
@@ -100,7 +100,7 @@ class Core:
         self.recurrence.load(ws.openings)
         for inc in ws.incidents:
             for sig in inc.signals.values():
-                self._rules_of.setdefault(inc.ref, set()).update(self.rules.matching(inc.service, sig))
+                self.triggers.seen(inc, sig)
 
     def handle(self, event: Event, now: datetime) -> Decisions:
         out = Decisions(at=now)
@@ -221,14 +221,14 @@ class Core:
     # ------------------------------------------------------------------ after every event
 
     def _after(self, out: Decisions, now: datetime) -> None:
-        for inc, sig in out.joined:
-            self._rules_of.setdefault(inc.ref, set()).update(self.rules.matching(inc.service, sig))
+        for inc, sig in out.signals.values():
+            self.triggers.seen(inc, sig)
         for inc in out.opened:
             link = self.recurrence.opened(inc, now)
             if link is not None:
                 out.problems.append(link)
         for ref in out.forgotten:
-            self._rules_of.pop(ref, None)
+            self.triggers.forget(ref)
             self._considered.pop(ref, None)
             self.ledger.forget_incident(ref)
         for inc in list(out.incidents.values()):
@@ -263,7 +263,7 @@ class Core:
         What rules decide depends on the incident's rules, priority, status and signals, on what the
         ledger knows of changes, and on time only through cooldowns: while none of these changed and
         no cooldown ended, the answer is the one already given (a storm of repeats costs nothing)."""
-        rules = self._rules_of.get(inc.ref, set())
+        rules = self.triggers.of(inc)
         state = (len(rules), inc.priority, inc.status, len(inc.signals), self.ledger.version(inc.service))
         seen = self._considered.get(inc.ref)
         if seen is not None and seen[0] == state and now < seen[1]:
@@ -282,10 +282,8 @@ class Core:
                     retry = min(retry, last + rule.guards.cooldown)
                 self._note_skip(inc, rule.name, blocked, now, out)
                 continue
-            trigger = self.rules.trigger(index, inc)
-            assert trigger is not None  # the rule is listed because a signal met it
             try:
-                plan = self.rules.plan(rule, inc, trigger)
+                plan = self.rules.plan(rule, inc, rules[index])
             except ParamError as e:
                 self._note_skip(inc, rule.name, f"parameters refused: {e}", now, out)
                 continue

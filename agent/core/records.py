@@ -57,6 +57,7 @@ class IncidentBase(SQLModel):
     problem_id: int | None = Field(default=None, index=True)
     resolution: str = text()
     resolved_by: str = ""
+    signals_dropped: int = 0  # signals beyond `correlation.max_signals`: counted, not kept
 
 
 class SignalBase(SQLModel):

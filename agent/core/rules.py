@@ -63,11 +63,6 @@ class RuleEngine:
         """Of the rules some signal of `inc` meets, those whose priority condition holds now, in file order."""
         return [i for i in sorted(candidates) if inc.priority.at_least(self.rules[i].match.min_priority)]
 
-    def trigger(self, index: int, inc: IncidentState) -> SignalState | None:
-        """The newest signal of `inc` that rule `index` matches."""
-        candidates = [s for s in inc.signals.values() if index in self.matching(inc.service, s)]
-        return max(candidates, key=lambda s: s.last_at) if candidates else None
-
     def plan(self, rule: Rule, inc: IncidentState, trigger: SignalState) -> Plan:
         """Fill and type-check the runbook's parameters; raises ParamError when they do not fit."""
         runbook = self.catalog.runbooks[rule.runbook]
@@ -101,6 +96,36 @@ class RuleEngine:
             change_type=ChangeType.NORMAL if needs_approval else ChangeType.STANDARD,
             trigger=trigger,
         )
+
+
+class Triggers:
+    """Per incident, the newest signal each rule matches, kept up to date as signals arrive: asking which
+    signal triggers a rule costs the same whether the incident holds one signal or thousands."""
+
+    def __init__(self, engine: RuleEngine):
+        self.engine = engine
+        self._matches: dict[int, dict[str, tuple[int, ...]]] = {}  # ref -> fingerprint -> rule indexes
+        self._newest: dict[int, dict[int, SignalState]] = {}  # ref -> rule index -> newest signal
+
+    def seen(self, inc: IncidentState, sig: SignalState) -> None:
+        """`sig` of `inc` is new or has changed (a repeat moves its `last_at` on)."""
+        by_signal = self._matches.setdefault(inc.ref, {})
+        indexes = by_signal.get(sig.fingerprint)
+        if indexes is None:
+            indexes = by_signal[sig.fingerprint] = tuple(self.engine.matching(inc.service, sig))
+        newest = self._newest.setdefault(inc.ref, {})
+        for i in indexes:
+            held = newest.get(i)
+            if held is None or sig.last_at >= held.last_at:
+                newest[i] = sig
+
+    def of(self, inc: IncidentState) -> dict[int, SignalState]:
+        """Rule index -> the newest signal of `inc` that the rule matches, for every rule some signal meets."""
+        return self._newest.get(inc.ref, {})
+
+    def forget(self, ref: int) -> None:
+        self._matches.pop(ref, None)
+        self._newest.pop(ref, None)
 
 
 def blocked_by_guards(

@@ -17,7 +17,7 @@ from agent.clock import ManualClock
 from agent.config import load_config
 from agent.config.models import Service, ServicesFile
 from agent.core.alerts import severity_of, to_signals
-from agent.core.domain import Severity
+from agent.core.domain import Severity, fingerprint
 from agent.core.topology import ServiceMap
 from agent.shell.api import create_app
 from agent.shell.app import AgentApp
@@ -241,3 +241,29 @@ def test_label_values_stay_data() -> None:
     ((sig,), _) = to_signals([external(instance=hostile)], ServiceMap(ServicesFile(services=[])))
     assert sig.labels["instance"] == hostile
     json.dumps(dict(sig.labels))
+
+
+# ---------------------------------------------------------------- identity of a label set
+
+# Label sets that a separator-joined identity text (name, NUL, key, \x01, value, ...) cannot tell apart.
+COLLIDING = [
+    ({"instance": "a", "x": "1"}, {"instance": "a\x00x\x011"}),
+    ({"instance": "a\x01b"}, {"instance\x01a": "b"}),
+    ({"k": "\ud800"}, {"k": "\udc00"}),  # lone surrogates: not even encodable as UTF-8
+]
+
+
+@pytest.mark.parametrize(("one", "other"), COLLIDING)
+def test_label_identity_is_unambiguous(one: dict[str, str], other: dict[str, str]) -> None:
+    assert fingerprint("A", one) != fingerprint("A", other)
+    assert fingerprint("A", dict(reversed(one.items()))) == fingerprint("A", one)  # order is no part of it
+
+
+def test_resolving_one_label_set_leaves_another_that_once_collided_firing(rig: Rig) -> None:
+    """Labels with control characters are data: the alert that resolves is the one that said so."""
+    rig.post(payload(alert(zone="a", zz="1"), alert(zone="a\x00zz\x011")))  # keys sort after the rest
+    (incident,) = rig.app.store.incidents.list()
+    assert len(rig.app.store.incidents.signals(incident.id)) == 2
+    rig.post(payload(alert("resolved", zone="a\x00zz\x011")))
+    still = {s.labels["zone"]: s.cleared_at for s in rig.app.store.incidents.signals(incident.id)}
+    assert still == {"a": None, "a\x00zz\x011": T0}

@@ -246,6 +246,30 @@ def test_breadth_of_instances_raises_impact(h: Harness) -> None:
     assert (inc.impact, inc.priority) == (Level.HIGH, Priority.P2)
 
 
+def test_an_incident_keeps_at_most_max_signals_and_counts_the_rest() -> None:
+    h = Harness(max_signals=3)
+    inc = h.observe(instance="a:80")
+    for i, name in enumerate("bcdef"):
+        h.at(minutes(i + 1))
+        assert h.observe(instance=f"{name}:80") is inc  # beyond the cap it still joins, and is counted
+    assert sorted(s.labels["instance"] for s in inc.signals.values()) == ["a:80", "b:80", "c:80"]
+    assert inc.signals_dropped == 3
+    h.at(minutes(7))
+    h.observe(instance="a:80")  # a held signal repeats as before
+    assert inc.signals[h.signal(instance="a:80").fingerprint].count == 2
+    assert h.kinds(inc).count("signals_capped") == 1  # said once, when the cap is first reached
+
+
+def test_a_signal_beyond_the_cap_still_raises_priority_and_keeps_the_incident_active() -> None:
+    h = Harness(max_signals=1)
+    inc = h.observe(instance="a:80", severity=Severity.WARNING)
+    h.at(minutes(4))
+    h.observe(instance="b:80", severity=Severity.CRITICAL)
+    assert inc.priority is Priority.P2 and inc.signals_dropped == 1
+    h.at(minutes(8))  # within the window of the dropped signal, not of the held one: same incident
+    assert h.observe(instance="c:80") is inc
+
+
 # ---------------------------------------------------------------- resolution
 
 

@@ -11,7 +11,7 @@ from agent.config.models import Catalog, Rule
 from agent.core.domain import ChangeType, IncidentStatus, Level, Priority, Severity, Signal
 from agent.core.incidents import IncidentState, SignalState
 from agent.core.params import ParamError
-from agent.core.rules import RuleEngine, blocked_by_guards
+from agent.core.rules import RuleEngine, Triggers, blocked_by_guards
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -151,12 +151,18 @@ def test_matches_keep_file_order_and_pick_the_newest_signal() -> None:
     eng = engine(
         rule("second", match={"signals": ["latency"]}), rule("first"), rule("never", match={"service": "db"})
     )
-    result = [(eng.rules[i], eng.trigger(i, inc)) for i in eng.applicable(range(3), inc)]
+    triggers = Triggers(eng)
+    for sig in (new, errors, old):  # arrival order does not matter, only `last_at`
+        triggers.seen(inc, sig)
+    newest = triggers.of(inc)
     assert matched(eng, inc) == ["second", "first"]
-    assert [(r.name, s.fingerprint) for r, s in result if s is not None] == [
+    assert [(eng.rules[i].name, newest[i].fingerprint) for i in eng.applicable(newest, inc)] == [
         ("second", new.fingerprint),
         ("first", errors.fingerprint),
     ]
+    old.last_at = T0 + timedelta(minutes=9)  # a repeat moves it on
+    triggers.seen(inc, old)
+    assert triggers.of(inc)[0] is old
 
 
 # ---------------------------------------------------------------- plan()

@@ -18,7 +18,7 @@ from agent.config import load_config
 from agent.core.domain import ChangeStatus, IncidentStatus
 from agent.shell.app import AgentApp
 from agent.shell.store import Store
-from agent.shell.store.tables import RunbookRun
+from agent.shell.store.tables import Incident, RunbookRun
 from demo.processes import free_port, wait_until
 from tests.conftest import PromStack
 from tests.e2e.conftest import eventually, hung_processes, kill_tree, write_config
@@ -114,8 +114,14 @@ def test_crash_mid_remediation_is_escalated_on_restart_and_never_rerun(
         assert change.status == ChangeStatus.FAILED and change.outcome.startswith("interrupted")
         (run,) = app.store.runs.for_change(change.id)
         assert run.status == "interrupted"
-        incident = app.store.incidents.get(change.incident_id)
-        assert incident.escalated and incident.status == IncidentStatus.OPEN
+
+        # The interrupted run reaches the core as an event after start-up: wait for its escalation.
+        def escalated(s: Store) -> Incident | None:
+            incident = s.incidents.get(change.incident_id)
+            return incident if incident.escalated else None
+
+        incident = eventually(app.store, escalated, 20, "the interrupted change's incident to be escalated")
+        assert incident.status == IncidentStatus.OPEN
         # The fault persists: the agent keeps polling; signals join the same incident, nothing re-runs.
         polls = app.metrics.polls.labels(source="prometheus:demo_error_ratio")
         wait_until(lambda: polls._value.get() >= 5, 20, "several polls after the restart")

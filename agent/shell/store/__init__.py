@@ -35,9 +35,10 @@ class Store:
     sources: SourceStateRepo
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        """Connect and bring the schema to this agent's version (raises StoreError when it cannot)."""
-        engine = make_engine(url)
+    def open(cls, url: str, create: bool = True) -> Store:
+        """Connect and bring the schema to this agent's version (raises StoreError when it cannot);
+        with `create` False, a SQLite file must already exist."""
+        engine = make_engine(url, create)
         try:
             migrate(engine)
         except BaseException:

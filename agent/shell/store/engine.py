@@ -6,12 +6,15 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event, insert, inspect, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Connection, Engine, bindparam, event, insert, inspect, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlmodel import SQLModel, create_engine, select
 
+from agent.core.domain import fingerprint
 from agent.errors import StoreError
 from agent.shell.store import tables
 
@@ -60,24 +63,69 @@ def _continue_incident_ids(conn: Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v2_signal_evidence, _v3_store_of_truth]
+def _v4_signal_identity(conn: Connection) -> None:
+    """Signal identities become an unambiguous encoding of name and labels (a separator-joined text let
+    two label sets collide): recompute every stored fingerprint, and count signals beyond an incident's cap."""
+    conn.execute(text("ALTER TABLE incidents ADD COLUMN signals_dropped INTEGER NOT NULL DEFAULT 0"))
+    signals = SQLModel.metadata.tables["signals"]
+    rows = conn.execute(select(signals.c.id, signals.c.name, signals.c.labels)).all()
+    if rows:
+        conn.execute(
+            update(signals).where(signals.c.id == bindparam("row")).values(fingerprint=bindparam("fp")),
+            [{"row": r.id, "fp": fingerprint(r.name, r.labels or {})} for r in rows],
+        )
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _v2_signal_evidence,
+    _v3_store_of_truth,
+    _v4_signal_identity,
+]
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, create: bool = True) -> Engine:
     """SQLite gets WAL, a busy timeout, foreign keys and real transactions (BEGIN emitted by us, so DDL
-    and the first read of a write are inside them); every backend gets pre-ping for long runs."""
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
-    if url.startswith("sqlite"):
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    and the first read of a write are inside them); every backend gets pre-ping for long runs.
+
+    `postgresql://` (and `postgres://`) mean psycopg2, the driver the agent ships with. A SQLite file
+    that does not exist is created only when `create` (the agent itself); a command reading a store
+    refuses it, so a typo in a path is an error rather than an empty store."""
     try:
-        engine = create_engine(url, **kwargs)
-    except (SQLAlchemyError, ImportError, ValueError) as e:
+        parsed = make_url(url)
+    except ArgumentError as e:
+        raise StoreError(
+            f"not a store URL: {redact_db_url(url)!r} (expected sqlite:///PATH or postgresql://USER@HOST/DB)"
+        ) from e
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if parsed.get_backend_name() == "sqlite":
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        _check_sqlite_file(parsed.database, create)
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except ImportError as e:
+        raise StoreError(
+            f"cannot use store URL {redact_db_url(url)}: its database driver is not installed ({e}); "
+            "for PostgreSQL install psycopg2: pip install 'aiops-agent[postgres]'"
+        ) from e
+    except (SQLAlchemyError, ValueError) as e:
         raise StoreError(f"cannot use store URL {redact_db_url(url)}: {e}") from e
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _check_sqlite_file(database: str | None, create: bool) -> None:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not create and not path.exists():
+        raise StoreError(f"no store at {path} (check --store or store.url; `aiops run` creates the store)")
+    if create and not path.parent.is_dir():
+        raise StoreError(f"cannot create the store {path}: directory {path.parent} does not exist")
 
 
 def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -4,6 +4,7 @@ itself enforces, fencing, the inbox and the outbox."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from sqlmodel import Session, SQLModel, select
 
 from agent.core.decisions import CancelChange, Decisions, NewChange
-from agent.core.domain import ChangeStatus, IncidentStatus, Severity
+from agent.core.domain import ChangeStatus, IncidentStatus, Severity, fingerprint
 from agent.core.events import AlertsReceived, ChangeProgress
 from agent.core.incidents import Entry
 from agent.core.ledger import Tracked
@@ -165,12 +166,24 @@ def test_a_version_2_store_is_upgraded_in_place(store_url: str) -> None:
                 ),
                 {"t": created},
             )
+        conn.execute(
+            text(
+                "INSERT INTO signals (incident_id, fingerprint, name, service, source, detector, severity,"
+                " labels, first_at, last_at, count, peak_score, last_value, last_score) VALUES (1,"
+                " 'separatorjoined', 'HighLatency', 'demo-web', 'alertmanager', 'alertmanager', 'warning',"
+                " :labels, :t, :t, 1, 1, 1, 1)"
+            ),
+            {"labels": json.dumps({"instance": "a\x00b", "job": "web"}), "t": T0},
+        )
     engine.dispose()
     assert schema_versions(store_url) == [2]
 
     store = Store.open(store_url)
     try:
-        assert schema_versions(store_url) == [2, 3]
+        assert schema_versions(store_url) == [2, 3, 4]
+        (sig,) = store.incidents.signals(1)  # its identity is recomputed in the unambiguous encoding
+        assert sig.fingerprint == fingerprint("HighLatency", {"instance": "a\x00b", "job": "web"})
+        assert store.incidents.get(1).signals_dropped == 0
         assert [i.id for i in store.incidents.list()] == [7, 2, 1]
         older, newer = sorted(store.changes.list(), key=lambda c: c.id or 0)
         assert (older.status, newer.status) == ("cancelled", "awaiting_approval")
