@@ -21,6 +21,7 @@ from typing import Any
 import requests
 
 from integrations.errors import QueryRejected, SourceUnavailable
+from integrations.redaction import redact_url
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
@@ -65,7 +66,9 @@ def send_with_retries(
                 raise QueryRejected(f"{peer} refused the query (HTTP {resp.status_code}): {error_text(resp)}")
             problem = f"HTTP {resp.status_code}"
         if attempt == attempts:
-            raise SourceUnavailable(f"{peer} at {url} unavailable after {attempts} attempts: {problem}")
+            raise SourceUnavailable(
+                f"{peer} at {redact_url(url)} unavailable after {attempts} attempts: {problem}"
+            )
         delay = retry.delay(attempt)
         log.warning(
             "%s %s failed (attempt %d/%d): %s; retrying in %.1fs",

@@ -6,11 +6,11 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import requests
 
 from integrations.errors import IntegrationError
+from integrations.redaction import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -19,14 +19,6 @@ class Sink(Protocol):
     name: str
 
     def send(self, payload: Mapping[str, Any]) -> None: ...
-
-
-def redact_url(url: str) -> str:
-    """scheme://host/… only: webhook paths and queries often carry the secret."""
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}/…"
 
 
 class WebhookSink:
@@ -49,7 +41,7 @@ class WebhookSink:
         self._sleep = sleep
 
     def __repr__(self) -> str:
-        return f"WebhookSink({self.name!r}, {redact_url(self._url)!r})"
+        return f"WebhookSink({self.name!r}, {redact_url(self._url, path=False)!r})"
 
     def send(self, payload: Mapping[str, Any]) -> None:
         problem = ""
@@ -66,7 +58,7 @@ class WebhookSink:
                     break
             if attempt < self.retries:
                 self._sleep(0.5 * 2**attempt)
-        raise IntegrationError(f"webhook {self.name} ({redact_url(self._url)}) failed: {problem}")
+        raise IntegrationError(f"webhook {self.name} ({redact_url(self._url, path=False)}) failed: {problem}")
 
 
 SINKS: dict[str, type[WebhookSink]] = {"webhook": WebhookSink}

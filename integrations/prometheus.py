@@ -14,6 +14,7 @@ import requests
 
 from integrations.errors import SourceUnavailable
 from integrations.http import Retry, envelope_data, gc_paused, send_with_retries
+from integrations.redaction import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ class PrometheusClient:
                 matrix = _matrix(result)
             except (AttributeError, TypeError, ValueError) as e:
                 raise SourceUnavailable(
-                    f"Prometheus at {self.url} answered with a malformed matrix: {e!r}"
+                    f"Prometheus at {redact_url(self.url)} answered with a malformed matrix: {e!r}"
                 ) from e
             del result  # freed while collection is paused
         return matrix

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from pathlib import Path
@@ -90,9 +91,15 @@ def _to_issue(model: type[BaseModel], src: yamlsrc.Source, loc: yamlsrc.Loc, err
         message = "required field is missing"
     else:
         message = str(err["msg"]).removeprefix("Value error, ")
-        if kind != "value_error" and "input" in err and not isinstance(err["input"], dict | list):
+        shown = "input" in err and not isinstance(err["input"], dict | list) and not _secret_field(loc)
+        if kind != "value_error" and shown:
             message += f" (got {err['input']!r})"
     return src.issue(loc, message)
+
+
+def _secret_field(loc: yamlsrc.Loc) -> bool:
+    """A field whose value may be a credential: its value is never echoed in a message."""
+    return any(isinstance(p, str) and _SECRET_NAMES.search(p) for p in loc)
 
 
 def _strip_union_tags(loc: yamlsrc.Loc) -> yamlsrc.Loc:
@@ -101,6 +108,7 @@ def _strip_union_tags(loc: yamlsrc.Loc) -> yamlsrc.Loc:
 
 
 _TYPE_TAGS = {"str", "int", "float", "bool", "function-after", "function-before", "constrained-str"}
+_SECRET_NAMES = re.compile(r"(?i)token|passw|secret|url|header|key")
 
 
 def _fields_at(model: Any, loc: yamlsrc.Loc) -> set[str]:

@@ -21,6 +21,7 @@ from pydantic import (
 
 from agent.core.domain import ChangeType, Level, Priority, Severity
 from agent.durations import parse_duration
+from integrations.redaction import redact_url
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]*$", max_length=120)]
@@ -77,7 +78,7 @@ class PrometheusConfig(Model):
     @classmethod
     def _http(cls, v: str) -> str:
         if not re.match(r"^https?://[^\s/]+", v):
-            raise ValueError(f"must be an http(s) URL, got {v!r}")
+            raise ValueError(f"must be an http(s) URL, got {redact_url(v)!r}")
         return v.rstrip("/")
 
 

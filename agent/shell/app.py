@@ -21,6 +21,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from agent.clock import Clock, SystemClock
 from agent.config import Config
+from agent.config.secrets import secrets_of
 from agent.errors import AiopsError
 from agent.shell.api import create_app
 from agent.shell.health import SourceHealth
@@ -28,9 +29,9 @@ from agent.shell.leader import Leader
 from agent.shell.leadership import LeaseLock, SqliteLock
 from agent.shell.metrics import AgentMetrics
 from agent.shell.store import Store
-from agent.shell.store.engine import redact_db_url
 from agent.shell.store.fence import Fence
 from integrations.prometheus import PrometheusClient
+from integrations.redaction import Redactor, redact_url
 
 log = logging.getLogger("aiops")
 
@@ -64,6 +65,8 @@ class AgentApp:
     def __init__(self, config: Config, clock: Clock | None = None, registry: CollectorRegistry | None = None):
         a = config.agent
         self.config = config
+        self.redactor = Redactor(secrets_of(config))
+        self.redactor.install()  # before anything logs: no log line shows a configured secret
         self.clock = clock or SystemClock()
         self.registry = registry or CollectorRegistry()
         self.metrics = AgentMetrics(self.registry)
@@ -151,6 +154,10 @@ class AgentApp:
 
     # ------------------------------------------------------------------ readiness
 
+    def _shown_readiness(self) -> dict[str, Any]:
+        """What /readyz serves, unauthenticated: source errors may quote a URL or a header."""
+        return dict(self.redactor.value(self.readiness()))
+
     def readiness(self) -> dict[str, Any]:
         store_ok = self.store.ping()
         leader = self.leader
@@ -181,8 +188,8 @@ class AgentApp:
             "aiops agent starting: %d queries, %d rules, store %s, prometheus %s%s",
             len(a.queries),
             len(self.config.rules),
-            redact_db_url(a.store.url),
-            a.prometheus.url,
+            redact_url(a.store.url),
+            redact_url(a.prometheus.url),
             " (dry-run: remediations are recorded, not executed)" if a.dry_run else "",
         )
         try:
@@ -204,7 +211,7 @@ class AgentApp:
     def _start_api(self) -> None:
         api = self.config.agent.api
         host, _, port = api.listen.rpartition(":")
-        app = create_app(self.store, self.registry, api, self.clock, self.readiness, wake=self._wake)
+        app = create_app(self.store, self.registry, api, self.clock, self._shown_readiness, wake=self._wake)
         config = uvicorn.Config(
             app, host=host.strip("[]"), port=int(port), log_level="warning", access_log=False
         )

@@ -21,6 +21,7 @@ import requests
 from integrations.errors import QueryRejected, SourceUnavailable
 from integrations.http import Retry, envelope_data, send_with_retries
 from integrations.logs.records import LogBatch, LogRecord
+from integrations.redaction import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +165,9 @@ class LokiSource:
         try:
             return sorted(_entries(data.get("result") or []), key=lambda e: e.ts_ns)
         except (KeyError, TypeError, ValueError, IndexError) as e:
-            raise SourceUnavailable(f"Loki at {self.url} answered with malformed streams: {e!r}") from e
+            raise SourceUnavailable(
+                f"Loki at {redact_url(self.url)} answered with malformed streams: {e!r}"
+            ) from e
 
     def _record(self, e: Entry) -> LogRecord:
         level = next((e.stream[k] for k in LEVEL_LABELS if e.stream.get(k)), None)

@@ -21,7 +21,8 @@ from agent.shell.notifier import Notifier
 from agent.shell.store import Store
 from demo.processes import free_port
 from integrations.errors import IntegrationError
-from integrations.notify import WebhookSink, redact_url
+from integrations.notify import WebhookSink
+from integrations.redaction import redact_url
 from tests.conftest import StartPeer
 from tests.support.recording_http import RecordingServer, Reply
 
@@ -105,7 +106,7 @@ def test_webhook_gives_up_on_4xx_at_once_without_leaking_the_url(http_peer: Star
     assert delays == []
     message = str(caught.value)
     assert f"HTTP {status}" in message
-    assert redact_url(secret_url(peer)) in message
+    assert redact_url(secret_url(peer), path=False) in message
     assert_no_secret(message)
     assert_no_secret(repr(sink))
 
@@ -131,13 +132,6 @@ def test_webhook_unreachable_raises_without_leaking_the_url() -> None:
 
     assert delays == [0.5]
     assert_no_secret(str(caught.value))
-
-
-def test_redact_url_keeps_only_scheme_host_and_port() -> None:
-    assert (
-        redact_url(f"https://hooks.example.com{SECRET_PATH}?{SECRET_QUERY}") == "https://hooks.example.com/…"
-    )
-    assert redact_url(f"http://user:pw@10.0.0.1:8443{SECRET_PATH}") == "http://10.0.0.1:8443/…"
 
 
 # ------------------------------------------------------------------ Notifier

@@ -17,6 +17,7 @@ from sqlmodel import SQLModel, create_engine, select
 from agent.core.domain import fingerprint
 from agent.errors import StoreError
 from agent.shell.store import tables
+from integrations.redaction import redact_url
 
 log = logging.getLogger(__name__)
 MIGRATION_LOCK = 0x41_10_95  # pg_advisory_xact_lock key: one agent migrates at a time
@@ -95,7 +96,7 @@ def make_engine(url: str, create: bool = True) -> Engine:
         parsed = make_url(url)
     except ArgumentError as e:
         raise StoreError(
-            f"not a store URL: {redact_db_url(url)!r} (expected sqlite:///PATH or postgresql://USER@HOST/DB)"
+            f"not a store URL: {redact_url(url)!r} (expected sqlite:///PATH or postgresql://USER@HOST/DB)"
         ) from e
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg2")
@@ -107,11 +108,11 @@ def make_engine(url: str, create: bool = True) -> Engine:
         engine = create_engine(parsed, **kwargs)
     except ImportError as e:
         raise StoreError(
-            f"cannot use store URL {redact_db_url(url)}: its database driver is not installed ({e}); "
+            f"cannot use store URL {redact_url(url)}: its database driver is not installed ({e}); "
             "for PostgreSQL install psycopg2: pip install 'aiops-agent[postgres]'"
         ) from e
     except (SQLAlchemyError, ValueError) as e:
-        raise StoreError(f"cannot use store URL {redact_db_url(url)}: {e}") from e
+        raise StoreError(f"cannot use store URL {redact_url(url)}: {e}") from e
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
@@ -151,16 +152,6 @@ def writing(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
-def redact_db_url(url: str) -> str:
-    """Hide the password of `scheme://user:password@host/db` before it reaches a log or an error."""
-    head, sep, tail = url.partition("://")
-    if not sep or "@" not in tail:
-        return url
-    cred, _, rest = tail.rpartition("@")
-    user = cred.split(":", 1)[0]
-    return f"{head}://{user}:***@{rest}"
-
-
 def migrate(engine: Engine) -> int:
     """Create or upgrade the schema in one transaction under the migration lock (agents started at
     once take turns; the second finds the work done). Refuses a store written by a newer agent."""
@@ -171,7 +162,7 @@ def migrate(engine: Engine) -> int:
             return _migrate(conn)
     except SQLAlchemyError as e:
         raise StoreError(
-            f"cannot open store {redact_db_url(str(engine.url))}: {e.__class__.__name__}: {e}"
+            f"cannot open store {redact_url(str(engine.url))}: {e.__class__.__name__}: {e}"
         ) from e
 
 
