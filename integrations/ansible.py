@@ -1,29 +1,56 @@
 """Run Ansible playbooks through ansible-runner, treating every parameter as untrusted data.
 
-Parameters reach the playbook as extra vars tagged `!unsafe`: Ansible never templates them, so a
-label value like `{{ lookup('pipe', 'id') }}` stays text. Playbooks must still `| quote` anything they
-hand to a shell. Each run gets a fresh private data dir (mode 0700), deleted afterwards, so no run
-re-reads another's vars and no parameter outlives the run on disk.
+Parameters: ansible-playbook reads them as JSON extra vars, each string as `{"__ansible_unsafe": text}`
+(Ansible's own JSON form of `!unsafe`): never templated, so a label value like
+`{{ lookup('pipe', 'id') }}` stays text, and it stays the text it was. A YAML `!unsafe "007"` would not:
+ansible-core 2.19 re-resolves the scalar as if unquoted, so "007" arrived as 7, "yes" as True,
+"12:30" as 750. Integers, numbers and booleans are JSON numbers and booleans. Playbooks must still
+`| quote` anything they hand to a shell.
+
+Nothing secret reaches a file: the extra vars go through a FIFO in the run directory, written by the
+agent while ansible-playbook reads it (ansible-runner itself would write them to `env/extravars`; an
+environment variable would be recorded in `artifacts/*/command` and seen by every task's `env`);
+module arguments go to Python through a pipe (ANSIBLE_PIPELINING), not an AnsiballZ file; no stdout
+or event files are kept; and the environment ansible-runner records in `artifacts/*/command` is the
+minimal one below. Tasks that print or return a secret must say `no_log: true`, since ansible-runner's
+event callback passes results through short-lived files.
+
+Environment: ansible-runner starts from the agent's whole `os.environ` (tokens, store URL); we replace
+it with PATH, the locale, a HOME and TMPDIR inside the run directory, our `ANSIBLE_*` settings,
+ansible-runner's wiring for its event callback, and the variables the catalog entry lists (`env`).
+
+Run directories live under the work root, mode 0700, locked (flock) while in use and removed after the
+run; `sweep_run_dirs` removes the ones an agent that died left behind, never one in use.
+
+Process tree: ansible-playbook runs under `integrations.proctree`'s reaper (a child subreaper with
+PR_SET_PDEATHSIG), so a timeout, a cancel or the agent's death kills every process of the run,
+including those that left with setsid or `(cmd &)`; see that module for why this mechanism.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import logging
 import os
 import re
+import shlex
 import shutil
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ansible_runner
 import yaml
+from ansible_runner.config.runner import RunnerConfig
+from ansible_runner.runner import Runner
 
-from integrations.proctree import kill_descendants
+from integrations.proctree import child_with_arg, kill_tree, reaper_command
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +79,33 @@ _LOCAL_INVENTORY = {
         }
     }
 }
+_RUN_PREFIX = "aiops-run-"
+_NEW_PREFIX = ".aiops-new-"
+# What ansible-runner adds to the environment for its event callback, kept when we drop the rest.
+_RUNNER_ENV = frozenset(
+    {
+        "ANSIBLE_CALLBACK_PLUGINS",
+        "ANSIBLE_STDOUT_CALLBACK",
+        "ANSIBLE_RETRY_FILES_ENABLED",
+        "ANSIBLE_HOST_KEY_CHECKING",
+        "AWX_ISOLATED_DATA_DIR",
+        "RUNNER_OMIT_EVENTS",
+        "RUNNER_ONLY_FAILED_EVENTS",
+    }
+)
 
 
 @dataclass(frozen=True)
 class PlaybookRun:
-    """What to run: a playbook, its (untrusted) parameters, a time limit, and optionally an inventory."""
+    """What to run: a playbook, its (untrusted) parameters, a time limit, optionally an inventory, and
+    the names of the agent's environment variables the playbook may see (the catalog's `env`)."""
 
     playbook: Path
     params: Mapping[str, ParamValue]
     timeout: float
     inventory: Path | None = None
     secret_params: frozenset[str] = frozenset()
+    pass_env: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,23 +136,58 @@ class RunOutcome:
         return self.status == "successful" and self.rc == 0
 
 
-class _UnsafeText(str):
-    pass
-
-
-class _VarsDumper(yaml.SafeDumper):
-    pass
-
-
-_VarsDumper.add_representer(
-    _UnsafeText, lambda dumper, data: dumper.represent_scalar("!unsafe", str(data), style='"')
-)
-
-
 def render_extravars(params: Mapping[str, ParamValue]) -> str:
-    """YAML for `-e @file`: every string tagged `!unsafe`, so Ansible treats it as inert text."""
-    marked = {k: _UnsafeText(v) if isinstance(v, str) else v for k, v in params.items()}
-    return yaml.dump(marked, Dumper=_VarsDumper, default_flow_style=False, allow_unicode=True, width=1 << 20)
+    """Extra vars for `-e @file`: JSON, every string marked unsafe, the other types as JSON's own."""
+
+    def wire(name: str, value: ParamValue) -> object:
+        if isinstance(value, str):
+            return {"__ansible_unsafe": value}
+        if isinstance(value, bool | int | float):
+            return value
+        raise TypeError(f"parameter {name!r}: {type(value).__name__} is not a runbook parameter type")
+
+    return json.dumps({k: wire(k, v) for k, v in params.items()}, ensure_ascii=False, allow_nan=False)
+
+
+def sweep_run_dirs(work_root: Path | None) -> int:
+    """Remove the run directories no live agent holds (an agent that died left them); returns how many.
+    Safe while other agents run playbooks under the same root: their directories are locked."""
+    removed = 0
+    for pdd in _root(work_root).glob(_RUN_PREFIX + "*"):
+        try:
+            fd = os.open(pdd, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:  # not ours, not a directory, or gone
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # in use
+        finally:
+            os.close(fd)
+        shutil.rmtree(pdd, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def _root(work_root: Path | None) -> Path:
+    return work_root if work_root is not None else Path(tempfile.gettempdir())
+
+
+@contextmanager
+def _run_dir(work_root: Path | None) -> Iterator[Path]:
+    """A fresh private (0700) directory, locked while in use and removed afterwards. It is created
+    under a name the sweep ignores and renamed once locked, so a sweep never sees it unlocked."""
+    root = _root(work_root)
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    pdd = Path(tempfile.mkdtemp(prefix=_NEW_PREFIX, dir=root))
+    lock = os.open(pdd, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        pdd = pdd.rename(pdd.with_name(_RUN_PREFIX + pdd.name.removeprefix(_NEW_PREFIX)))
+        yield pdd
+    finally:
+        shutil.rmtree(pdd, ignore_errors=True)
+        os.close(lock)
 
 
 class AnsibleRunner:
@@ -124,15 +202,9 @@ class AnsibleRunner:
         on_event: Callable[[RunEvent], None] | None = None,
         cancel: Callable[[], bool] | None = None,
     ) -> RunOutcome:
-        if self.work_root is not None:
-            self.work_root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        pdd = Path(tempfile.mkdtemp(prefix="aiops-run-", dir=self.work_root))
-        os.chmod(pdd, 0o700)
         started = time.time()
-        try:
+        with _run_dir(self.work_root) as pdd:
             return self._run_in(pdd, spec, on_event or (lambda e: None), cancel or (lambda: False), started)
-        finally:
-            shutil.rmtree(pdd, ignore_errors=True)
 
     def _run_in(
         self,
@@ -142,43 +214,38 @@ class AnsibleRunner:
         cancel: Callable[[], bool],
         started: float,
     ) -> RunOutcome:
-        (pdd / "env").mkdir(mode=0o700)
-        extravars = pdd / "env" / "extravars"
-        extravars.write_text(render_extravars(spec.params), encoding="utf-8")
-        os.chmod(extravars, 0o600)
         if spec.inventory is not None:
             inventory = str(spec.inventory)
         else:
             inv = pdd / "inventory.yml"
             inv.write_text(yaml.safe_dump(_LOCAL_INVENTORY), encoding="utf-8")
             inventory = str(inv)
-        (pdd / "tmp").mkdir(mode=0o700)
-        envvars = {
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
-            "LC_ALL": "C.UTF-8",
-            "LANG": "C.UTF-8",
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_RETRY_FILES_ENABLED": "0",
-            "ANSIBLE_LOCAL_TEMP": str(pdd / "tmp"),
-            "ANSIBLE_DEPRECATION_WARNINGS": "0",
-        }
-        events = _EventCollector(spec, on_event)
-        stopper = _Stopper(cancel, time.monotonic() + spec.timeout, events)
-        result = ansible_runner.run(
+        env = _environment(pdd, spec.pass_env)
+        vars_fifo = pdd / "extravars.fifo"
+        config = RunnerConfig(
             private_data_dir=str(pdd),
             project_dir=str(spec.playbook.parent),
             playbook=str(spec.playbook),
             inventory=inventory,
-            envvars=envvars,
-            settings={"pexpect_timeout": 0.5},
+            envvars=env,
             quiet=True,
             suppress_env_files=True,
-            event_handler=events,
-            cancel_callback=stopper,
+            cmdline=f"-e @{shlex.quote(str(vars_fifo))}" if spec.params else None,
         )
+        config.prepare()
+        # Set after prepare(): it drops `settings=` when there is no env/settings file (ansible-runner 2.4).
+        config.pexpect_timeout = 0.5  # how often the cancel callback is asked
+        config.suppress_output_file = True  # no stdout/stderr files: the output is in events and the store
+        config.env = {k: v for k, v in config.env.items() if k in env or k in _RUNNER_ENV}
+        config.command = reaper_command(str(pdd), config.command)
+        events = _EventCollector(spec, on_event)
+        stopper = _Stopper(cancel, time.monotonic() + spec.timeout, str(pdd))
+        runner = Runner(config, event_handler=events, cancel_callback=stopper)
+        with _feeding(vars_fifo, render_extravars(spec.params) if spec.params else None):
+            runner.run()
         return RunOutcome(
-            status="timeout" if stopper.timed_out else str(result.status),
-            rc=int(result.rc) if result.rc is not None else -1,
+            status="timeout" if stopper.timed_out else str(runner.status),
+            rc=int(runner.rc) if runner.rc is not None else -1,
             started=started,
             finished=time.time(),
             stdout="\n".join(events.lines),
@@ -186,21 +253,63 @@ class AnsibleRunner:
         )
 
 
+def _environment(pdd: Path, pass_env: tuple[str, ...]) -> dict[str, str]:
+    """The whole environment of the run, apart from ansible-runner's callback wiring."""
+    (pdd / "home").mkdir(mode=0o700)
+    (pdd / "tmp").mkdir(mode=0o700)
+    ours = {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "LC_ALL": "C.UTF-8",
+        "LANG": "C.UTF-8",
+        "HOME": str(pdd / "home"),
+        "TMPDIR": str(pdd / "tmp"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        "ANSIBLE_LOCAL_TEMP": str(pdd / "tmp"),
+        "ANSIBLE_DEPRECATION_WARNINGS": "0",
+        "ANSIBLE_PIPELINING": "1",  # module arguments (maybe secret) through a pipe, not a file
+    }
+    return {**{n: os.environ[n] for n in pass_env if n in os.environ}, **ours}
+
+
+@contextmanager
+def _feeding(fifo: Path, data: str | None) -> Iterator[None]:
+    """Serve `data` once through a new FIFO at `fifo` while the body runs (nothing when None). If no
+    reader came (ansible-playbook failed or was stopped first), the writer is released afterwards."""
+    if data is None:
+        yield
+        return
+    os.mkfifo(fifo, 0o600)
+
+    def write() -> None:
+        try:
+            with open(fifo, "w", encoding="utf-8") as f:
+                f.write(data)
+        except OSError:  # the reader went away
+            pass
+
+    writer = threading.Thread(target=write, name="aiops-extravars", daemon=True)
+    writer.start()
+    try:
+        yield
+    finally:
+        if writer.is_alive():
+            os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))  # lets a blocked open() return
+        writer.join(5)
+
+
 class _EventCollector:
     """ansible-runner's event handler: keeps the events worth storing, their output and failed tasks,
-    with secret parameter values masked, and remembers ansible-playbook's pid."""
+    with secret parameter values masked."""
 
     def __init__(self, spec: PlaybookRun, on_event: Callable[[RunEvent], None]):
         self.spec = spec
         self.on_event = on_event
         self.lines: list[str] = []
         self.failed_tasks: list[str] = []
-        self.playbook_pid: int | None = None
         self._seq = 0
 
     def __call__(self, event: dict[str, Any]) -> bool:
-        if self.playbook_pid is None and isinstance(event.get("pid"), int):
-            self.playbook_pid = event["pid"]
         kind = str(event.get("event", ""))
         if kind not in _KEEP_EVENTS:
             return False
@@ -232,22 +341,24 @@ class _EventCollector:
 
 
 class _Stopper:
-    """ansible-runner's cancel callback, with our own timeout. Before ansible-runner kills ansible-playbook's
-    process group, it kills the workers that left that group (Ansible workers call setsid), so a hung
-    command cannot outlive its run."""
+    """ansible-runner's cancel callback, with our own timeout. When the run must stop, it kills the
+    reaper's whole tree before ansible-runner kills the reaper's process group (which alone would miss
+    the workers that called setsid and the orphans the reaper adopted)."""
 
-    def __init__(self, cancel: Callable[[], bool], deadline: float, events: _EventCollector):
+    def __init__(self, cancel: Callable[[], bool], deadline: float, run: str):
         self.cancel = cancel
         self.deadline = deadline
-        self.events = events
+        self.run = run
         self.timed_out = False
 
     def __call__(self) -> bool:
         stop = self.cancel()
         if not stop and time.monotonic() > self.deadline:
             self.timed_out = stop = True
-        if stop and self.events.playbook_pid is not None:
-            kill_descendants(self.events.playbook_pid)
+        if stop:
+            reaper = child_with_arg(os.getpid(), self.run)
+            if reaper is not None:
+                kill_tree(reaper)
         return stop
 
 

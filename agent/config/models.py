@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -404,6 +405,29 @@ class ParamSpec(Model):
         return v
 
 
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_SET_BY_RUNNER = {"PATH", "LANG", "LC_ALL", "HOME", "TMPDIR"}
+_ENV_SECRET = re.compile(
+    r"TOKEN|SECRET|PASSW|CREDENTIAL|PRIVATE|_KEY|(^|_)(DATABASE|DB|STORE)_?(URL|URI|DSN)$"
+)
+
+
+def _env_name(name: str) -> str:
+    """A variable of the agent's environment a runbook may see: never one the runner sets itself, one
+    of Ansible's or the agent's own settings, or one whose name says it holds a secret."""
+    upper = name.upper()
+    if not _ENV_NAME.match(name):
+        raise ValueError(f"{name!r} is not an environment variable name")
+    if name in _ENV_SET_BY_RUNNER or upper.startswith(("ANSIBLE_", "RUNNER_", "AWX_", "AIOPS_")):
+        raise ValueError(
+            f"{name} is set by the runner or configures Ansible or the agent; put Ansible settings in "
+            "an ansible.cfg next to the playbooks"
+        )
+    if _ENV_SECRET.search(upper):
+        raise ValueError(f"{name} looks like a secret; pass it as a `secret: true` parameter instead")
+    return name
+
+
 class RunbookSpec(Model):
     playbook: str
     action: str = "ansible"
@@ -412,6 +436,7 @@ class RunbookSpec(Model):
     change_type: ChangeType = ChangeType.NORMAL
     timeout: Duration | None = None
     params: dict[str, ParamSpec] = {}
+    env: list[Annotated[str, AfterValidator(_env_name)]] = []  # the agent's variables the playbook sees
     verify: Verification | None = None
     rollback: str | None = None
 

@@ -12,6 +12,7 @@ import logging
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -30,6 +31,7 @@ from agent.shell.leadership import LeaseLock, SqliteLock
 from agent.shell.metrics import AgentMetrics
 from agent.shell.store import Store
 from agent.shell.store.fence import Fence
+from integrations.ansible import sweep_run_dirs
 from integrations.prometheus import PrometheusClient
 from integrations.redaction import Redactor, redact_url
 
@@ -192,6 +194,8 @@ class AgentApp:
             redact_url(a.prometheus.url),
             " (dry-run: remediations are recorded, not executed)" if a.dry_run else "",
         )
+        # Run directories a crashed agent left behind (ones in use by other agents are locked).
+        sweep_run_dirs(Path(a.remediation.data_dir) if a.remediation.data_dir else None)
         try:
             if a.api.enabled:
                 self._start_api()

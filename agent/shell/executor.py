@@ -202,6 +202,7 @@ class Executor:
             timeout=self._timeout(change).total_seconds(),
             inventory=self._inventory(),
             secret_params=self._secret_names(change),
+            pass_env=self._pass_env(change),
         )
 
         def on_event(e: RunEvent) -> None:
@@ -343,6 +344,10 @@ class Executor:
     def _secret_names(self, change: Change) -> frozenset[str]:
         spec = self.config.catalog.runbooks.get(change.runbook)
         return frozenset(n for n, p in spec.params.items() if p.secret) if spec else frozenset()
+
+    def _pass_env(self, change: Change) -> tuple[str, ...]:
+        spec = self.config.catalog.runbooks.get(change.runbook)
+        return tuple(spec.env) if spec else ()
 
     def _timeout(self, change: Change) -> timedelta:
         spec = self.config.catalog.runbooks.get(change.runbook)

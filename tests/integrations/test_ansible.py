@@ -8,13 +8,8 @@ catch a regression instead of passing vacuously.
 
 from __future__ import annotations
 
-import itertools
-import os
-import stat
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -22,67 +17,13 @@ import yaml
 
 import integrations.ansible
 from demo.processes import wait_until
-from integrations.ansible import AnsibleRunner, ParamValue, PlaybookRun, RunEvent, RunOutcome
+from integrations.ansible import ParamValue, RunEvent
+from tests.support.playbooks import processes_running, run, unique_duration, write_playbook
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 COLLECT_DIAGNOSTICS = ROOT / "runbooks" / "collect_diagnostics.yml"
-_unique = itertools.count(1)
-
-
-@dataclass
-class Observed:
-    """What a run looked like from the outside: each event, and whether its private dir existed then."""
-
-    work_root: Path
-    events: list[RunEvent] = field(default_factory=list)
-    during_run: list[bool] = field(default_factory=list)
-    modes: set[tuple[int, int]] = field(default_factory=set)
-
-    def on_event(self, event: RunEvent) -> None:
-        self.events.append(event)
-        run_dirs = list(self.work_root.glob("aiops-run-*"))
-        self.during_run.append(bool(run_dirs))
-        for pdd in run_dirs:
-            self.modes.add((_mode(pdd), _mode(pdd / "env" / "extravars")))
-
-    def kinds(self) -> list[tuple[str, str]]:
-        return [(e.kind, e.task) for e in self.events]
-
-
-def _mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
-def run(
-    tmp_path: Path,
-    playbook: Path,
-    params: Mapping[str, ParamValue],
-    *,
-    timeout: float = 60.0,
-    secret: frozenset[str] = frozenset(),
-    cancel: Callable[[], bool] | None = None,
-    on_event: Callable[[RunEvent], None] | None = None,
-) -> tuple[RunOutcome, Observed]:
-    work_root = tmp_path / "runs"
-    seen = Observed(work_root)
-
-    def handle(event: RunEvent) -> None:
-        seen.on_event(event)
-        if on_event is not None:
-            on_event(event)
-
-    spec = PlaybookRun(playbook=playbook, params=params, timeout=timeout, secret_params=secret)
-    outcome = AnsibleRunner(work_root).run(spec, on_event=handle, cancel=cancel)
-    return outcome, seen
-
-
-def write_playbook(tmp_path: Path, tasks: list[dict[str, object]]) -> Path:
-    path = tmp_path / f"playbook-{next(_unique)}.yml"
-    play = {"name": "Test play", "hosts": "all", "gather_facts": False, "tasks": tasks}
-    path.write_text(yaml.safe_dump([play], sort_keys=False))
-    return path
 
 
 def diagnostics_params(tmp_path: Path, service: str, instance: str, summary: str) -> dict[str, ParamValue]:
@@ -101,22 +42,10 @@ def diagnostics_text(tmp_path: Path) -> str:
 
 def hang_playbook(tmp_path: Path) -> tuple[Path, str]:
     """A playbook whose only task sleeps a minute; the odd duration lets us find the process later."""
-    duration = f"60.{os.getpid()}{next(_unique)}"
+    duration = unique_duration(60)
     return write_playbook(
         tmp_path, [{"name": "Sleep for a long time", "ansible.builtin.command": f"sleep {duration}"}]
     ), duration
-
-
-def processes_running(needle: str) -> list[str]:
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if needle in text:
-            found.append(text)
-    return found
 
 
 # ------------------------------------------------------------------ ordinary runs
@@ -157,7 +86,7 @@ def test_private_data_dir_is_private_and_removed(tmp_path: Path) -> None:
     outcome, seen = run(tmp_path, COLLECT_DIAGNOSTICS, params)
 
     assert outcome.ok, outcome.stdout
-    assert seen.modes == {(0o700, 0o600)}, "private data dir 0700 and extravars 0600 while running"
+    assert seen.modes == {0o700}, "the private data dir is 0700 while running"
     assert list(seen.work_root.iterdir()) == [], "no run directory (and no parameter) may outlive the run"
 
 
