@@ -139,7 +139,9 @@ def _render_incident(d: dict[str, Any]) -> str:
         )
     )
     if d["signals_dropped"]:
-        out.append(f"  ... and {d['signals_dropped']} more signal(s) beyond correlation.max_signals, counted only")
+        out.append(
+            f"  ... and {d['signals_dropped']} more signal(s) beyond correlation.max_signals, counted only"
+        )
     for sig in d["signals"]:
         ev = sig.get("evidence") or {}
         if ev.get("template"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -114,11 +113,14 @@ class Actor(StrEnum):
 def fingerprint(name: str, labels: Mapping[str, str]) -> str:
     """Stable identity of a signal's source series: same name and labels, same fingerprint.
 
-    The hashed text is JSON with every non-ASCII and control character escaped, so it decodes back to
-    exactly one (name, labels): no label text, NUL and lone surrogates included, can make two
-    different label sets share an identity (a separator-joined text could)."""
-    text = json.dumps([name, sorted(labels.items())], ensure_ascii=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("ascii")).hexdigest()[:16]
+    The hashed text prefixes every string with its length, so it parses back to exactly one (name,
+    labels): no label text, NUL and other separators included, can make two different label sets
+    share an identity (a separator-joined text could). Lone surrogates are encoded, not refused."""
+    parts = [f"{len(name)}:{name}"]
+    for k in sorted(labels):
+        v = labels[k]
+        parts.append(f"{len(k)}:{k}{len(v)}:{v}")
+    return hashlib.sha256("".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

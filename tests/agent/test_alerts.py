@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from agent.clock import ManualClock
@@ -257,6 +259,18 @@ COLLIDING = [
 def test_label_identity_is_unambiguous(one: dict[str, str], other: dict[str, str]) -> None:
     assert fingerprint("A", one) != fingerprint("A", other)
     assert fingerprint("A", dict(reversed(one.items()))) == fingerprint("A", one)  # order is no part of it
+
+
+_TEXT = st.text(alphabet=st.sampled_from("a:1\x00\x01\ud800é"), max_size=4)  # separators, digits, odd text
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_TEXT, st.dictionaries(_TEXT, _TEXT, max_size=3), _TEXT, st.dictionaries(_TEXT, _TEXT, max_size=3))
+def test_different_label_sets_never_share_an_identity(
+    name: str, labels: dict[str, str], other_name: str, other: dict[str, str]
+) -> None:
+    if (name, labels) != (other_name, other):
+        assert fingerprint(name, labels) != fingerprint(other_name, other)
 
 
 def test_resolving_one_label_set_leaves_another_that_once_collided_firing(rig: Rig) -> None:

@@ -65,7 +65,7 @@ def _continue_incident_ids(conn: Connection) -> None:
 
 
 def _v4_signal_identity(conn: Connection) -> None:
-    """Signal identities become an unambiguous encoding of name and labels (a separator-joined text let
+    """Signal identities become a length-prefixed encoding of name and labels (a separator-joined text let
     two label sets collide): recompute every stored fingerprint, and count signals beyond an incident's cap."""
     conn.execute(text("ALTER TABLE incidents ADD COLUMN signals_dropped INTEGER NOT NULL DEFAULT 0"))
     signals = SQLModel.metadata.tables["signals"]
