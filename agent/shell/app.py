@@ -204,7 +204,15 @@ class AgentApp:
     def _start_api(self) -> None:
         api = self.config.agent.api
         host, _, port = api.listen.rpartition(":")
-        app = create_app(self.store, self.registry, api, self.clock, self.readiness, wake=self._wake)
+        app = create_app(
+            self.store,
+            self.registry,
+            api,
+            self.clock,
+            self.readiness,
+            wake=self._wake,
+            alertmanager=self.config.agent.alertmanager,
+        )
         config = uvicorn.Config(
             app, host=host.strip("[]"), port=int(port), log_level="warning", access_log=False
         )
