@@ -192,10 +192,14 @@ class ApiToken(Model):
 
 
 class ApiConfig(Model):
+    """The HTTP API. Its limits bound what one request may cost the agent before it is refused."""
+
     enabled: bool = True
     listen: str = "127.0.0.1:8080"
     tokens: list[ApiToken] = []
     read_requires_token: bool = False
+    max_body: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_alerts_per_request: int = Field(default=1000, ge=1, le=100_000)
 
     @field_validator("listen")
     @classmethod
@@ -271,6 +275,13 @@ class AlertmanagerConfig(Model):
     alertnames: list[Name] = []
 
 
+class AlertsConfig(Model):
+    """What the agent accepts from any sender of alerts."""
+
+    # A sender's clock may run ahead of ours by this much; an alert from further in the future is refused.
+    max_clock_skew: Duration = timedelta(minutes=5)
+
+
 class StoreConfig(Model):
     url: str = "sqlite:///aiops.db"
 
@@ -288,6 +299,7 @@ class AgentConfig(Model):
     queries: list[QueryConfig] = []
     log_sources: list[LogSourceConfig] = []
     alertmanager: AlertmanagerConfig = AlertmanagerConfig()
+    alerts: AlertsConfig = AlertsConfig()
     state_dir: str = "var/state"
     detectors: dict[str, DetectorProfile] = {"default": DetectorProfile(kind="ensemble")}
     detection: DetectionConfig = DetectionConfig()

@@ -1,6 +1,8 @@
 """The HTTP API (FastAPI): health, the agent's metrics, incidents, changes and problems, and the review UI.
 
-Reads are open unless `api.read_requires_token` is set; writes need a bearer token whose role allows them.
+Reads are open unless `api.read_requires_token` is set; writes need a bearer token whose role allows them,
+checked before their body is read (see agent/shell/bodies.py). No input should get a 5xx: ids are bounded
+to what the store can hold, statuses to their vocabulary.
 """
 
 import hmac
@@ -10,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -17,16 +20,19 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 from agent.clock import Clock
-from agent.config.models import ApiConfig
-from agent.core.domain import IncidentStatus
+from agent.config.models import AlertsConfig, ApiConfig
+from agent.core.domain import ChangeStatus, IncidentStatus
 from agent.core.events import Acknowledge, AlertsReceived
 from agent.core.incidents import can_become
 from agent.errors import InvalidTransition, NotFound
 from agent.shell import views
+from agent.shell.bodies import read_json, validate
 from agent.shell.store import Store
-from integrations.alertmanager import WebhookPayload
+from integrations.alertmanager import Limits, WebhookPayload
 
 _RANK = {"viewer": 0, "operator": 1, "admin": 2}
+# Store ids are 64-bit; a larger one in a path is a client error, not an overflow in the driver.
+Id = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
 UI_DIR = Path(__file__).parent / "ui"
 # The UI shows untrusted monitoring data: no inline script, nothing from elsewhere, no framing.
 UI_HEADERS = {
@@ -52,11 +58,15 @@ def create_app(
     readiness: Callable[[], dict[str, Any]],
     wake: Callable[[], None] = lambda: None,
     settle: float = 5.0,
+    alerts: AlertsConfig | None = None,
 ) -> FastAPI:
     """Writes go to the store (a decision, or the leader's inbox) whichever agent serves them; `wake`
     tells this agent's core, if it leads, to apply the inbox now. An acknowledgement waits up to
     `settle` seconds for the leader to apply it, so the answer shows its effect."""
-    app = FastAPI(title="aiops-agent", version="1", docs_url="/docs", redoc_url=None)
+    max_clock_skew = (alerts or AlertsConfig()).max_clock_skew
+    app = FastAPI(
+        title="aiops-agent", version="1", docs_url="/docs", redoc_url=None, max_body_size=api.max_body
+    )
     tokens = [(t.token.get_secret_value().encode(), t.name, t.role) for t in api.tokens]
 
     def identify(request: Request) -> tuple[str, str] | None:
@@ -84,6 +94,19 @@ def create_app(
     def reader(request: Request) -> None:
         if api.read_requires_token:
             require("viewer")(request)
+
+    Writer = Annotated[str, Depends(require("operator"))]
+
+    async def document(request: Request, _: Writer) -> Any:
+        """A writer's JSON body: read only once the token allows the write."""
+        return await read_json(request)
+
+    Document = Annotated[Any, Depends(document)]
+
+    def decision_note(doc: Document) -> str:
+        return validate(Decision, doc).note if doc is not None else ""
+
+    Note = Annotated[str, Depends(decision_note)]
 
     @app.exception_handler(NotFound)
     def _not_found(request: Request, exc: NotFound) -> JSONResponse:
@@ -127,23 +150,20 @@ def create_app(
 
     @app.get("/api/v1/incidents")
     def list_incidents(
-        _: Read, status: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+        _: Read, status: IncidentStatus | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
     ) -> list[dict[str, Any]]:
         return [views.incident_summary(i) for i in store.incidents.list(status=status, limit=limit)]
 
     @app.get("/api/v1/incidents/{incident_id}")
-    def get_incident(incident_id: int, _: Read) -> dict[str, Any]:
+    def get_incident(incident_id: Id, _: Read) -> dict[str, Any]:
         return views.incident_detail(store, incident_id)
 
     @app.post("/api/v1/incidents/{incident_id}/acknowledge")
-    def acknowledge(
-        incident_id: int, actor: Annotated[str, Depends(require("operator"))], body: Decision | None = None
-    ) -> dict[str, Any]:
+    def acknowledge(incident_id: Id, actor: Writer, note: Note) -> dict[str, Any]:
         row = store.incidents.get(incident_id)
         if not can_become(IncidentStatus(row.status), IncidentStatus.ACKNOWLEDGED):
             raise InvalidTransition(f"incident {incident_id} is {row.status}; it cannot be acknowledged")
-        note = body.note if body and body.note else "acknowledged"
-        item = store.inbox.put(Acknowledge(incident_id, f"api:{actor}", note), clock.now())
+        item = store.inbox.put(Acknowledge(incident_id, f"api:{actor}", note or "acknowledged"), clock.now())
         wake()
         deadline = time.monotonic() + settle
         while store.inbox.contains(item) and time.monotonic() < deadline:
@@ -151,43 +171,37 @@ def create_app(
         return views.incident_summary(store.incidents.get(incident_id))
 
     @app.post("/api/v1/alerts")
-    def receive_alerts(
-        payload: WebhookPayload, actor: Annotated[str, Depends(require("operator"))]
-    ) -> dict[str, int]:
+    def receive_alerts(actor: Writer, doc: Document) -> dict[str, int]:
         """Alertmanager's webhook receiver (`webhook_configs` with `http_config.authorization`). The
         alerts are stored before the answer (a 200 means they will be applied, by whichever agent
-        leads); a store that cannot take them gets a 503, and Alertmanager sends them again."""
-        alerts = payload.records()
-        store.inbox.put(AlertsReceived(alerts, f"api:{actor}"), clock.now())
+        leads); a store that cannot take them gets a 503, and Alertmanager sends them again. A payload
+        refused (422) is refused whole: nothing of it is stored."""
+        limits = Limits(clock.now(), api.max_alerts_per_request, max_clock_skew)
+        received = validate(WebhookPayload, doc, limits).records()
+        store.inbox.put(AlertsReceived(received, f"api:{actor}"), clock.now())
         wake()
-        firing = sum(a.status == "firing" for a in alerts)
-        return {"firing": firing, "resolved": len(alerts) - firing}
+        firing = sum(a.status == "firing" for a in received)
+        return {"firing": firing, "resolved": len(received) - firing}
 
     @app.get("/api/v1/changes")
     def list_changes(
-        _: Read, status: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+        _: Read, status: ChangeStatus | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
     ) -> list[dict[str, Any]]:
         return [views.change_view(c) for c in store.changes.list(status=status, limit=limit)]
 
     @app.get("/api/v1/changes/{change_id}")
-    def get_change(change_id: int, _: Read) -> dict[str, Any]:
+    def get_change(change_id: Id, _: Read) -> dict[str, Any]:
         return views.change_view(store.changes.get(change_id))
 
     @app.post("/api/v1/changes/{change_id}/approve")
-    def approve(
-        change_id: int, actor: Annotated[str, Depends(require("operator"))], body: Decision | None = None
-    ) -> dict[str, Any]:
-        change = store.changes.decide(change_id, True, f"api:{actor}", clock.now(), body.note if body else "")
+    def approve(change_id: Id, actor: Writer, note: Note) -> dict[str, Any]:
+        change = store.changes.decide(change_id, True, f"api:{actor}", clock.now(), note)
         wake()
         return views.change_view(change)
 
     @app.post("/api/v1/changes/{change_id}/reject")
-    def reject(
-        change_id: int, actor: Annotated[str, Depends(require("operator"))], body: Decision | None = None
-    ) -> dict[str, Any]:
-        change = store.changes.decide(
-            change_id, False, f"api:{actor}", clock.now(), body.note if body else ""
-        )
+    def reject(change_id: Id, actor: Writer, note: Note) -> dict[str, Any]:
+        change = store.changes.decide(change_id, False, f"api:{actor}", clock.now(), note)
         wake()
         return views.change_view(change)
 
@@ -196,7 +210,7 @@ def create_app(
         return [views.problem_view(p) for p in store.problems.list(status=status)]
 
     @app.get("/api/v1/problems/{problem_id}")
-    def get_problem(problem_id: int, _: Read) -> dict[str, Any]:
+    def get_problem(problem_id: Id, _: Read) -> dict[str, Any]:
         return views.problem_detail(store, problem_id)
 
     return app

@@ -215,7 +215,15 @@ class AgentApp:
     def _start_api(self) -> None:
         api = self.config.agent.api
         host, _, port = api.listen.rpartition(":")
-        app = create_app(self.store, self.registry, api, self.clock, self._shown_readiness, wake=self._wake)
+        app = create_app(
+            self.store,
+            self.registry,
+            api,
+            self.clock,
+            self._shown_readiness,
+            wake=self._wake,
+            alerts=self.config.agent.alerts,
+        )
         config = uvicorn.Config(
             app, host=host.strip("[]"), port=int(port), log_level="warning", access_log=False
         )

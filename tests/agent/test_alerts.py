@@ -110,6 +110,7 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
         clock,
         lambda: {"ready": True},
         wake=leader.runtime.wake,
+        alerts=app.config.agent.alerts,
     )
     with TestClient(api, raise_server_exceptions=False) as client:
         yield Rig(app, client)
@@ -191,6 +192,56 @@ def test_malformed_payloads_are_422_and_change_nothing(rig: Rig, body: Any) -> N
     r = rig.post(body)
     assert r.status_code == 422, r.text
     assert rig.app.store.incidents.list() == []
+
+
+# ---------------------------------------------------------------- timestamps from senders
+
+
+def test_an_alert_from_the_far_future_is_refused_and_cannot_absorb_later_ones(rig: Rig) -> None:
+    r = rig.post(payload({**alert(instance="a:80"), "startsAt": "9999-01-01T00:00:00Z"}))
+    assert r.status_code == 422
+    [error] = r.json()["detail"]
+    assert error["loc"] == ["body", "alerts", 0, "startsAt"]
+    assert "clock skew" in error["msg"]
+    assert rig.post(payload(alert(instance="b:80"))).status_code == 200
+    (incident,) = rig.app.store.incidents.list()
+    assert incident.started_at == T0 - timedelta(minutes=5)
+    assert [s.labels["instance"] for s in rig.app.store.incidents.signals(incident.id)] == ["b:80"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("startsAt", 1772366400),  # read as Unix time by a lax parser; 0 was read as 1970
+        ("startsAt", "1772366400"),
+        ("startsAt", "2026-03-01"),
+        ("startsAt", "9999-12-31T23:59:59Z"),
+        ("startsAt", "9999-12-31T23:59:59-01:00"),  # past year 9999 once in UTC
+        ("startsAt", "0001-01-01T00:00:00+01:00"),  # before year 1 once in UTC
+        ("endsAt", "9999-12-31T23:59:59Z"),
+        ("endsAt", 0),
+    ],
+)
+def test_a_bad_timestamp_is_422_naming_the_alert_and_field(rig: Rig, field: str, value: Any) -> None:
+    r = rig.post(payload(alert(instance="a:80"), {**alert("resolved", instance="b:80"), field: value}))
+    assert r.status_code == 422, r.text
+    assert [e["loc"] for e in r.json()["detail"]] == [["body", "alerts", 1, field]]
+    assert rig.app.store.inbox.pending() == [] and rig.app.store.incidents.list() == []
+
+
+@pytest.mark.parametrize(("ahead", "status"), [(timedelta(minutes=4), 200), (timedelta(minutes=6), 422)])
+def test_clock_skew_up_to_the_configured_limit_is_accepted(rig: Rig, ahead: timedelta, status: int) -> None:
+    assert rig.app.config.agent.alerts.max_clock_skew == timedelta(minutes=5)
+    r = rig.post(payload({**alert(), "startsAt": (T0 + ahead).isoformat()}))
+    assert r.status_code == status, r.text
+
+
+def test_alertmanagers_zero_end_time_means_still_firing(rig: Rig) -> None:
+    assert alert()["endsAt"] == "0001-01-01T00:00:00Z"
+    assert rig.post(payload(alert())).status_code == 200
+    (incident,) = rig.app.store.incidents.list()
+    (sig,) = rig.app.store.incidents.signals(incident.id)
+    assert sig.cleared_at is None
 
 
 # ---------------------------------------------------------------- mapping, without the API

@@ -62,18 +62,22 @@ class Api:
         return response
 
 
-def api_config(read_requires_token: bool = False) -> ApiConfig:
+def api_config(read_requires_token: bool = False, **settings: Any) -> ApiConfig:
     return ApiConfig.model_validate(
         {
             "tokens": [
                 {"name": NAMES[role], "role": role, "token": secret} for role, secret in TOKENS.items()
             ],
             "read_requires_token": read_requires_token,
+            **settings,
         }
     )
 
 
-def build_api(tmp_path: Path, read_requires_token: bool = False) -> Iterator[Api]:
+def build_api(
+    tmp_path: Path, read_requires_token: bool = False, settle: float = 5.0, **settings: Any
+) -> Iterator[Api]:
+    """`settings` are further `api` config keys."""
     store = Store.open(f"sqlite:///{tmp_path / 'api.db'}")
     registry = CollectorRegistry()
     Counter("aiops_test_ticks", "Ticks seen by the test.", registry=registry).inc(3)
@@ -82,10 +86,11 @@ def build_api(tmp_path: Path, read_requires_token: bool = False) -> Iterator[Api
     app = create_app(
         store,
         registry,
-        api_config(read_requires_token),
+        api_config(read_requires_token, **settings),
         ManualClock(T0),
         lambda: dict(ready),
         wake=lambda: woken.append(1),
+        settle=settle,
     )
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Api(client, store, ready, woken)

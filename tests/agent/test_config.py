@@ -477,3 +477,23 @@ def test_log_source_cross_references(cfg: ConfigDir) -> None:
 def test_rules_may_match_log_signals(cfg: ConfigDir) -> None:
     cfg.edit(cfg.rules, "signals: [demo_latency_p99, demo_error_ratio]", "signals: [log_error_burst]")
     assert cfg.load().rules[0].match.signals == ["log_error_burst"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "message"),
+    [
+        ("  max_body: 1048576", "  max_body: 100", "api.max_body", "greater than or equal to 1024"),
+        (
+            "  max_alerts_per_request: 1000",
+            "  max_alerts_per_request: 0",
+            "api.max_alerts_per_request",
+            "greater than or equal to 1",
+        ),
+        ("  max_clock_skew: 5m", "  max_clock_skew: soon", "alerts.max_clock_skew", "invalid duration"),
+    ],
+)
+def test_request_limits_are_validated(cfg: ConfigDir, old: str, new: str, field: str, message: str) -> None:
+    cfg.edit(cfg.agent, old, new)
+    issue = only(cfg.issues())
+    assert issue.field == field
+    assert message in issue.message
