@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import getpass
+import hmac
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -10,6 +13,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from agent.config import Config, load_config
+from agent.config.models import ROLE_RANK
 from agent.errors import AiopsError, ConfigError
 from agent.shell.store import Store
 
@@ -55,3 +59,20 @@ def open_store(config: Path, store: str | None) -> Store:
         return Store.open(url, create=False)
     except AiopsError as e:
         fail(str(e))
+
+
+def acting_user(config: Path, store: str | None, role: str = "operator") -> str:
+    """Who a CLI write is recorded as: the API token in `AIOPS_TOKEN` names an operator (its role must
+    allow the write), else `AIOPS_ACTOR`, else the login name; there is no free `--as`."""
+    token = os.environ.get("AIOPS_TOKEN", "").strip()
+    if token:
+        if store is not None and not config.exists():
+            fail("AIOPS_TOKEN is checked against api.tokens of the config; give -c CONFIG")
+        for t in load(config).agent.api.tokens:
+            if hmac.compare_digest(t.token.get_secret_value().encode(), token.encode()):
+                if ROLE_RANK[t.role] < ROLE_RANK[role]:
+                    fail(f"the token in AIOPS_TOKEN ({t.name}) has role {t.role}; this needs {role}")
+                return f"cli:{t.name}"
+        fail("AIOPS_TOKEN matches no token in api.tokens")
+    name = os.environ.get("AIOPS_ACTOR", "").strip() or getpass.getuser()
+    return f"cli:{name}"

@@ -12,6 +12,7 @@ import typer
 import detectors
 from agent import __version__
 from agent.cli.common import DEFAULT_CONFIG, ConfigOpt, fail, load, setup_logging
+from agent.cli.envelope import automation, silences
 from agent.cli.logs import logs
 from agent.cli.records import changes, incidents, problems
 from agent.cli.replay import replay
@@ -31,6 +32,8 @@ app.add_typer(incidents, name="incidents")
 app.add_typer(changes, name="changes")
 app.add_typer(problems, name="problems")
 app.add_typer(logs, name="logs")
+app.add_typer(silences, name="silences")
+app.add_typer(automation, name="automation")
 app.command("report")(report)
 app.command("replay")(replay)
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
 
-from agent.cli.common import DEFAULT_CONFIG, ConfigOpt, JsonOpt, StoreOpt, fail, open_store
+from agent.cli.common import DEFAULT_CONFIG, ConfigOpt, JsonOpt, StoreOpt, acting_user, fail, open_store
 from agent.cli.output import emit_json, table, when
 from agent.core.domain import ChangeStatus, IncidentStatus
 from agent.errors import InvalidTransition, NotFound
@@ -206,13 +205,11 @@ def changes_list(
     )
 
 
-def _decide(
-    change_id: int, approve: bool, note: str, actor: str | None, config: Any, store: str | None, json: bool
-) -> None:
+def _decide(change_id: int, approve: bool, note: str, config: Any, store: str | None, json: bool) -> None:
+    who = acting_user(config, store)
     s = open_store(config, store)
-    who = actor or getpass.getuser()
     try:
-        change = s.changes.decide(change_id, approve, f"cli:{who}", datetime.now(UTC), note)
+        change = s.changes.decide(change_id, approve, who, datetime.now(UTC), note)
     except (NotFound, InvalidTransition) as e:
         fail(str(e))
     if json:
@@ -223,33 +220,30 @@ def _decide(
 
 
 NoteOpt = Annotated[str, typer.Option("--note", help="Why; kept in the timeline and audit log.")]
-ActorOpt = Annotated[str | None, typer.Option("--as", help="Who decides (default: the login name).")]
 
 
 @changes.command("approve")
 def changes_approve(
     change_id: int,
     note: NoteOpt = "",
-    actor: ActorOpt = None,
     json: JsonOpt = False,
     config: ConfigOpt = DEFAULT_CONFIG,
     store: StoreOpt = None,
 ) -> None:
     """Approve a change that awaits approval."""
-    _decide(change_id, True, note, actor, config, store, json)
+    _decide(change_id, True, note, config, store, json)
 
 
 @changes.command("reject")
 def changes_reject(
     change_id: int,
     note: NoteOpt = "",
-    actor: ActorOpt = None,
     json: JsonOpt = False,
     config: ConfigOpt = DEFAULT_CONFIG,
     store: StoreOpt = None,
 ) -> None:
     """Reject a change that awaits approval."""
-    _decide(change_id, False, note, actor, config, store, json)
+    _decide(change_id, False, note, config, store, json)
 
 
 @problems.command("list")

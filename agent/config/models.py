@@ -6,9 +6,11 @@ Every model forbids unknown keys, so a typo is an error instead of a silently ig
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cronsim import CronSim, CronSimError
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -169,6 +171,22 @@ class PriorityConfig(Model):
         return self
 
 
+class Budget(Model):
+    """At most `max` changes per `per` in one scope: all of them, each service's, or each runbook's."""
+
+    scope: Literal["global", "service", "runbook"]
+    max: int = Field(ge=1)
+    per: Duration
+
+
+class CircuitBreaker(Model):
+    """`failures` failed changes of one runbook on one service within `within` stop that runbook there
+    until a person resumes it (`aiops automation resume`)."""
+
+    failures: int = Field(default=3, ge=1)
+    within: Duration = timedelta(hours=1)
+
+
 class RemediationConfig(Model):
     max_parallel: int = Field(default=2, ge=1, le=32)
     default_timeout: Duration = timedelta(minutes=10)
@@ -176,6 +194,11 @@ class RemediationConfig(Model):
     shutdown_grace: Duration = timedelta(seconds=10)
     data_dir: str | None = None
     inventory: str | None = None
+    budgets: list[Budget] = []
+    circuit_breaker: CircuitBreaker = CircuitBreaker()
+
+
+ROLE_RANK = {"viewer": 0, "operator": 1, "admin": 2}  # each role may do what the ones below it may
 
 
 class ApiToken(Model):
@@ -336,6 +359,41 @@ class Selector(Model):
         return v
 
 
+class MaintenanceWindow(Model):
+    """When a service is being worked on: one-off (`start`, `end`) or recurring (`cron`, `duration`,
+    `timezone`). Its signals are recorded but act on nothing and notify nobody meanwhile."""
+
+    name: str = ""
+    start: datetime | None = None
+    end: datetime | None = None
+    cron: str | None = None
+    duration: Duration | None = None
+    timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> MaintenanceWindow:
+        one_off, recurring = self.start is not None or self.end is not None, self.cron is not None
+        if one_off == recurring:
+            raise ValueError("give either start and end, or cron and duration")
+        if one_off:
+            if self.start is None or self.end is None or self.start.tzinfo is None or self.end.tzinfo is None:
+                raise ValueError("a one-off window needs start and end with a time zone (e.g. ...Z)")
+            if self.end <= self.start:
+                raise ValueError("end must be after start")
+        else:
+            if self.duration is None or self.duration <= timedelta(0):
+                raise ValueError("a recurring window needs a positive duration")
+            try:
+                ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {self.timezone!r}") from None
+            try:
+                CronSim(self.cron or "", datetime.now(UTC))
+            except CronSimError as e:
+                raise ValueError(f"invalid cron expression {self.cron!r}: {e}") from None
+        return self
+
+
 class Service(Model):
     name: Name
     tier: int = Field(default=2, ge=1, le=9)
@@ -343,6 +401,7 @@ class Service(Model):
     description: str = ""
     depends_on: list[str] = []
     selectors: list[Selector] = []
+    maintenance: list[MaintenanceWindow] = []
 
 
 class ServicesFile(Model):

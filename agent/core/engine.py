@@ -19,6 +19,7 @@ from agent.core.correlation import Correlator
 from agent.core.decisions import Audit, CancelChange, Decisions, NewChange, Notification
 from agent.core.detection import DetectionStage
 from agent.core.domain import Actor, ChangeStatus, ChangeType, IncidentStatus
+from agent.core.envelope import Envelope, Silence, Switch, breaker_open, paused
 from agent.core.events import (
     Acknowledge,
     AlertsReceived,
@@ -31,7 +32,7 @@ from agent.core.events import (
     Tick,
 )
 from agent.core.incidents import Entry, IncidentState, SignalState
-from agent.core.ledger import ChangeLedger, Tracked
+from agent.core.ledger import FAILED, ChangeLedger, Tracked
 from agent.core.logs import LogStream
 from agent.core.params import ParamError
 from agent.core.priority import PriorityPolicy
@@ -39,13 +40,19 @@ from agent.core.problems import Recurrence
 from agent.core.records import ChangeBase
 from agent.core.rules import Plan, RuleEngine, Triggers, blocked_by_guards
 from agent.core.topology import ServiceMap
+from agent.durations import format_duration as _fmt
 from agent.errors import InvalidTransition
 
 AGENT = Actor.AGENT.value
 SERIES_IDLE = timedelta(hours=1)
 _OPEN_OR_ACKED = (IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED)
 _NEVER = datetime.max.replace(tzinfo=UTC)
-_NOTIFY = {"escalated": "escalation", "sla_breach": "sla_breach", "opened": "incident_opened"}
+_NOTIFY = {
+    "escalated": "escalation",
+    "circuit_breaker_opened": "escalation",
+    "sla_breach": "sla_breach",
+    "opened": "incident_opened",
+}
 
 
 @dataclass
@@ -57,6 +64,8 @@ class WorkingSet:
     changes: list[ChangeBase] = field(default_factory=list)
     openings: list[tuple[str, datetime, int]] = field(default_factory=list)
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    silences: list[Silence] = field(default_factory=list)
+    switches: list[Switch] = field(default_factory=list)
 
 
 class Core:
@@ -69,7 +78,13 @@ class Core:
         self.queries = {q.name: q for q in a.queries}
         self.logs = {ls.name: LogStream(ls, self.services) for ls in a.log_sources}
         self.rules = RuleEngine(config.rules, config.catalog)
-        self.horizon = max((r.guards.cooldown for r in config.rules), default=timedelta(0))
+        r = a.remediation
+        self.horizon = max(  # the longest any guard looks back (a breaker: failures of changes begun before)
+            [rule.guards.cooldown for rule in config.rules]
+            + [b.per for b in r.budgets]
+            + [2 * r.circuit_breaker.within],
+        )
+        self.envelope = Envelope({s.name: s.maintenance for s in config.services.services if s.maintenance})
         self.resync(WorkingSet())
 
     # ------------------------------------------------------------------ start and commit
@@ -94,6 +109,9 @@ class Core:
         self._considered: dict[
             int, tuple[tuple[Any, ...], datetime]
         ] = {}  # ref -> (state, answer good until)
+        self._held: dict[tuple[int, str], str] = {}  # (incident ref, rule) -> why it was last held back
+        self._reconsider = False  # the envelope changed: every active incident is considered again
+        self.envelope.update(ws.silences, ws.switches)
         self.correlator.adopt(ws.incidents)
         refs = {inc.id: inc.ref for inc in ws.incidents if inc.id is not None}
         self.ledger.load(ws.changes, refs)
@@ -170,7 +188,7 @@ class Core:
         remediating before the run's first step is told; the last step is told before its outcome)."""
         if e.inbox_id is not None:
             out.inbox.append(e.inbox_id)
-        self.ledger.set_status(e.change_id, e.status)
+        t = self.ledger.set_status(e.change_id, e.status, e.at)
         inc = self.correlator.by_id(e.incident_id)
         if inc is not None and e.outcome == "started":
             self.correlator.remediation_started(inc, e.at, e.summary)
@@ -181,6 +199,23 @@ class Core:
             self.correlator.remediation_verified(inc, e.at, e.summary)
         elif inc is not None and e.outcome == "failed":
             self.correlator.remediation_failed(inc, e.at, e.summary)
+        if t is not None and e.status in FAILED:
+            self._breaker_check(t, inc if inc is not None else e.incident_id, e.at, out)
+
+    def _breaker_check(self, t: Tracked, inc: IncidentState | int, at: datetime, out: Decisions) -> None:
+        """The failure of `t` may open its runbook's circuit breaker on its service: said once, in the
+        timeline, the audit log and to the escalation sinks, since the agent stops acting there."""
+        config = self.config.agent.remediation.circuit_breaker
+        failures = self.ledger.failures(t.runbook, t.service)
+        switches = self.envelope.switches
+        now_open = breaker_open(failures, switches, t.service, t.runbook, config, at)
+        before = breaker_open([f for f in failures if f < at], switches, t.service, t.runbook, config, at)
+        if now_open is None or before is not None:
+            return
+        data = {"change_id": t.id, "runbook": t.runbook, "service": t.service}
+        out.entry(Entry(inc, at, "circuit_breaker_opened", AGENT, now_open, data))
+        target = f"runbook:{t.runbook}@{t.service}"
+        out.audit.append(Audit(at, AGENT, "circuit_breaker.open", target, {"reason": now_open}))
 
     def _acknowledge(self, e: Acknowledge, now: datetime, out: Decisions) -> None:
         if e.inbox_id is not None:
@@ -204,6 +239,14 @@ class Core:
             out.run.append(e.change_id)
 
     def _tick(self, e: Tick, now: datetime, out: Decisions) -> None:
+        changed = e.silences is not None and self.envelope.update(e.silences, e.switches or ())
+        if changed:
+            self._reconsider = True
+            self._considered.clear()
+        if changed or self.envelope.any_muting():  # the last silence ending unmutes too
+            for inc in self.correlator.active():
+                for state in list(inc.signals.values()):
+                    self._mute(inc, state, now, out)
         for stream in self.logs.values():
             for clear in stream.tick(now):
                 self.correlator.clear(clear)
@@ -221,7 +264,10 @@ class Core:
     # ------------------------------------------------------------------ after every event
 
     def _after(self, out: Decisions, now: datetime) -> None:
-        for inc, sig in out.signals.values():
+        muting = self.envelope.any_muting()
+        for inc, sig in list(out.signals.values()):
+            if muting and inc.status.active:
+                self._mute(inc, sig, now, out)
             self.triggers.seen(inc, sig)
         for inc in out.opened:
             link = self.recurrence.opened(inc, now)
@@ -231,7 +277,11 @@ class Core:
             self.triggers.forget(ref)
             self._considered.pop(ref, None)
             self.ledger.forget_incident(ref)
-        for inc in list(out.incidents.values()):
+        considered = list(out.incidents.values())
+        if self._reconsider:  # a resume, an expired silence: what was held back may act now
+            self._reconsider = False
+            considered += [i for i in self.correlator.active() if i.ref not in out.incidents]
+        for inc in considered:
             if inc.status is IncidentStatus.RESOLVED:
                 self._withdraw(inc, now, out)
                 for key in [k for k in self._skips if k[0] == inc.ref]:
@@ -240,7 +290,7 @@ class Core:
                 self._consider(inc, now, out)
         for entry in out.timeline:
             event = _NOTIFY.get(entry.kind)
-            if event is not None and isinstance(entry.incident, IncidentState):
+            if event is not None and isinstance(entry.incident, IncidentState) and not _muted(entry.incident):
                 out.notifications.append(Notification(event, _incident_payload(entry.incident, entry)))
 
     def _withdraw(self, inc: IncidentState, now: datetime, out: Decisions) -> None:
@@ -274,6 +324,10 @@ class Core:
             return
         for index in self.rules.applicable(rules, inc):
             rule = self.rules.rules[index]
+            trigger = rules[index] if not rules[index].muted else self._unmuted_trigger(index, inc)
+            if trigger is None:
+                self._note_held(inc, rule.name, f"its signals are muted: {rules[index].muted}", now, out)
+                continue
             attempts = self.ledger.attempts(inc.ref, rule.name)
             last = self.ledger.last_change_at(rule.name, inc.service, now)
             blocked = blocked_by_guards(rule, attempts, last, now)
@@ -282,14 +336,84 @@ class Core:
                     retry = min(retry, last + rule.guards.cooldown)
                 self._note_skip(inc, rule.name, blocked, now, out)
                 continue
+            held, until = self._held_back(inc, rule.runbook, now)
+            if held:
+                retry = min(retry, until)
+                self._note_held(inc, rule.name, held, now, out)
+                continue
             try:
-                plan = self.rules.plan(rule, inc, rules[index])
+                plan = self.rules.plan(rule, inc, trigger)
             except ParamError as e:
                 self._note_skip(inc, rule.name, f"parameters refused: {e}", now, out)
                 continue
+            self._held.pop((inc.ref, rule.name), None)
             self._create_change(inc, plan, attempts + 1, now, out)
             return
         self._considered[inc.ref] = (state, retry)
+
+    def _unmuted_trigger(self, index: int, inc: IncidentState) -> SignalState | None:
+        """The newest signal of `inc` that rule `index` matches and that is not muted (the newest one is)."""
+        candidates = [
+            s for s in inc.signals.values() if not s.muted and index in self.rules.matching(inc.service, s)
+        ]
+        return max(candidates, key=lambda s: s.last_at, default=None)
+
+    def _held_back(self, inc: IncidentState, runbook: str, now: datetime) -> tuple[str, datetime]:
+        """Why the envelope keeps `runbook` from running for `inc` now ("" when it does not), and until
+        when that holds without anything else changing (budgets free up with time; a pause or an open
+        breaker holds until a person resumes)."""
+        switches = self.envelope.switches
+        pause = paused(switches, inc.service)
+        if pause is not None:
+            scope = f"for {pause.service}" if pause.service else "everywhere"
+            return f"automation paused {scope} by {pause.actor}: {pause.reason}", _NEVER
+        r = self.config.agent.remediation
+        failures = self.ledger.failures(runbook, inc.service)
+        if failures:
+            breaker = breaker_open(failures, switches, inc.service, runbook, r.circuit_breaker, now)
+            if breaker is not None:
+                return breaker, _NEVER
+        for budget in r.budgets:
+            service = inc.service if budget.scope == "service" else None
+            book = runbook if budget.scope == "runbook" else None
+            made = self.ledger.made_since(now - budget.per, service, book)
+            if len(made) >= budget.max:
+                where = f" for {budget.scope} {service or book}" if budget.scope != "global" else ""
+                why = f"budget spent: {len(made)} of {budget.max} changes per {_fmt(budget.per)}{where}"
+                return why, made[len(made) - budget.max] + budget.per
+        return "", _NEVER
+
+    def _note_held(self, inc: IncidentState, rule: str, reason: str, now: datetime, out: Decisions) -> None:
+        """A rule would act but the envelope holds it back: said once per reason in the timeline."""
+        if self._held.get((inc.ref, rule)) == reason:
+            return
+        self._held[(inc.ref, rule)] = reason
+        out.entry(
+            Entry(inc, now, "remediation_held", AGENT, f"rule {rule} held back: {reason}", {"rule": rule})
+        )
+
+    def _mute(self, inc: IncidentState, state: SignalState, now: datetime, out: Decisions) -> None:
+        """Mark `state` muted or not as silences and maintenance windows say now; changes go in the
+        timeline, and the incident's rules are considered again."""
+        reason = self.envelope.muted(inc.service, state.name, state.labels, now)
+        if reason == state.muted:
+            return
+        state.muted = reason
+        out.signal(inc, state)
+        out.incident(inc)
+        self._considered.pop(inc.ref, None)
+        if reason:
+            out.entry(
+                Entry(
+                    inc, now, "signal_muted", AGENT, f"{state.name} muted by {reason}", {"signal": state.name}
+                )
+            )
+        else:
+            out.entry(
+                Entry(
+                    inc, now, "signal_unmuted", AGENT, f"{state.name} no longer muted", {"signal": state.name}
+                )
+            )
 
     def _note_skip(self, inc: IncidentState, rule: str, reason: str, now: datetime, out: Decisions) -> None:
         kind = reason.split(" ", 1)[0]
@@ -328,7 +452,7 @@ class Core:
             verify_deadline_s=plan.verify.deadline.total_seconds(),
             rollback_playbook=str(rollback) if rollback else "",
         )
-        tracked = Tracked(None, inc.id, inc.ref, plan.rule.name, inc.service, status, now)
+        tracked = Tracked(None, inc.id, inc.ref, plan.rule.name, inc.service, status, now, plan.runbook_name)
         self.ledger.add(tracked)
         note = {
             ChangeStatus.DRY_RUN: "dry-run: recorded, not executed",
@@ -383,6 +507,11 @@ _HANDLERS: dict[type, Callable[[Core, Any, datetime, Decisions], None]] = {
     Tick: Core._tick,
     IncidentsStored: Core._stored,
 }
+
+
+def _muted(inc: IncidentState) -> bool:
+    """Every signal of the incident is muted: nobody is told about it."""
+    return bool(inc.signals) and all(s.muted for s in inc.signals.values())
 
 
 def _incident_payload(inc: IncidentState, entry: Entry) -> Callable[[], dict[str, Any]]:

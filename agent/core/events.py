@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from agent.core.domain import ChangeStatus
+from agent.core.envelope import Silence, Switch
 from integrations.alertmanager import ExternalAlert
 from integrations.logs.records import LogRecord
 from integrations.prometheus import Matrix
@@ -90,7 +91,12 @@ class ChangeDecided:
 
 @dataclass(frozen=True)
 class Tick:
-    """Time passed: quiet periods, SLA timers, log buckets and idle series are judged on ticks."""
+    """Time passed: quiet periods, SLA timers, log buckets and idle series are judged on ticks. The
+    leader's ticks also carry the store's current silences and kill-switch log (None: unchanged), so
+    what a person sets with the CLI or API takes effect within one housekeeping interval."""
+
+    silences: tuple[Silence, ...] | None = None
+    switches: tuple[Switch, ...] | None = None
 
 
 @dataclass(frozen=True)

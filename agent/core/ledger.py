@@ -18,7 +18,8 @@ OPEN = frozenset(
     {ChangeStatus.AWAITING_APPROVAL, ChangeStatus.APPROVED, ChangeStatus.RUNNING, ChangeStatus.VERIFYING}
 )
 _NOT_ATTEMPTS = frozenset({ChangeStatus.REJECTED, ChangeStatus.CANCELLED, ChangeStatus.DRY_RUN})
-_NO_COOLDOWN = frozenset({ChangeStatus.REJECTED, ChangeStatus.CANCELLED})
+_NO_COOLDOWN = frozenset({ChangeStatus.REJECTED, ChangeStatus.CANCELLED})  # nor do they count for budgets
+FAILED = frozenset({ChangeStatus.FAILED, ChangeStatus.ROLLED_BACK})
 
 
 @dataclass
@@ -32,6 +33,8 @@ class Tracked:
     service: str
     status: ChangeStatus
     created_at: datetime
+    runbook: str = ""
+    finished_at: datetime | None = None  # when it failed (what circuit breakers count)
 
     @property
     def open(self) -> bool:
@@ -40,7 +43,8 @@ class Tracked:
 
 class ChangeLedger:
     def __init__(self, horizon: timedelta):
-        self.horizon = horizon  # the longest cooldown of any rule: older changes no longer matter
+        self.horizon = horizon  # the longest window any guard looks back: older changes no longer matter
+        self._recent: list[Tracked] = []  # every change within the horizon, oldest first (budgets)
         self._by_incident: dict[int, list[Tracked]] = {}  # by incident ref
         self._by_rule: dict[tuple[str, str], list[Tracked]] = {}
         self._by_id: dict[int, Tracked] = {}
@@ -59,6 +63,8 @@ class ChangeLedger:
                     c.service,
                     ChangeStatus(c.status),
                     c.created_at,
+                    c.runbook,
+                    c.finished_at if ChangeStatus(c.status) in FAILED else None,
                 )
             )
 
@@ -74,6 +80,7 @@ class ChangeLedger:
         if t.incident_ref is not None:
             self._by_incident.setdefault(t.incident_ref, []).append(t)
         self._by_rule.setdefault((t.rule, t.service), []).append(t)
+        self._recent.append(t)
         if t.id is not None:
             self._by_id[t.id] = t
 
@@ -89,12 +96,36 @@ class ChangeLedger:
     def get(self, change_id: int) -> Tracked | None:
         return self._by_id.get(change_id)
 
-    def set_status(self, change_id: int, status: ChangeStatus) -> Tracked | None:
+    def set_status(self, change_id: int, status: ChangeStatus, at: datetime | None = None) -> Tracked | None:
         t = self._by_id.get(change_id)
         if t is not None and t.status is not status:
             t.status = status
+            if status in FAILED:
+                t.finished_at = at
             self._moved(t)
         return t
+
+    def failures(self, runbook: str, service: str) -> list[datetime]:
+        """When changes running `runbook` on `service` failed, within the horizon."""
+        return [
+            t.finished_at
+            for t in self._recent
+            if t.finished_at is not None and t.runbook == runbook and t.service == service
+        ]
+
+    def made_since(
+        self, since: datetime, service: str | None = None, runbook: str | None = None
+    ) -> list[datetime]:
+        """Creation times of the changes since `since` that count against a budget (all of them, or
+        those of one service or one runbook), oldest first."""
+        return [
+            t.created_at
+            for t in self._recent
+            if t.created_at >= since
+            and t.status not in _NO_COOLDOWN
+            and (service is None or t.service == service)
+            and (runbook is None or t.runbook == runbook)
+        ]
 
     def open_change(self, incident_ref: int) -> Tracked | None:
         return next((t for t in self._by_incident.get(incident_ref, ()) if t.open), None)
@@ -123,6 +154,7 @@ class ChangeLedger:
     def prune(self, now: datetime) -> None:
         """Drop changes too old for any cooldown (called on clock ticks, so memory stays bounded)."""
         cutoff = now - self.horizon
+        self._recent = [t for t in self._recent if t.created_at >= cutoff or t.open]
         for key in list(self._by_rule):
             kept = [t for t in self._by_rule[key] if t.created_at >= cutoff or t.open]
             if kept:
@@ -135,3 +167,5 @@ class ChangeLedger:
             self._by_incident[t.incident_ref].remove(t)
         if t in self._by_rule.get((t.rule, t.service), []):
             self._by_rule[(t.rule, t.service)].remove(t)
+        if t in self._recent:
+            self._recent.remove(t)

@@ -78,6 +78,7 @@ class SignalBase(SQLModel):
     last_expected: float | None = None
     last_score: float
     cleared_at: datetime | None = when(nullable=True)
+    muted: str = ""  # why it acts on nothing now (a silence, a maintenance window), "" when it does not
     evidence: dict[str, Any] | None = Field(
         default=None, sa_type=JSON
     )  # a log template, samples, annotations
@@ -174,6 +175,31 @@ class KnownErrorBase(SQLModel):
     workaround: str = text()
     workaround_runbook: str = ""
     created_at: datetime = when()
+
+
+class SilenceBase(SQLModel):
+    """Signals whose labels match every matcher between `starts_at` and `ends_at` act on nothing."""
+
+    matchers: list[dict[str, str]] = Field(default_factory=list, sa_type=JSON)  # name, op, value
+    starts_at: datetime = when()
+    ends_at: datetime = when(index=True)
+    created_by: str
+    comment: str = text()
+    created_at: datetime = when()
+    expired_at: datetime | None = when(nullable=True)
+    expired_by: str = ""
+
+
+class SwitchBase(SQLModel):
+    """A use of the kill switch: pause or resume automation for everything (no service) or one service;
+    a resume naming a runbook closes only its circuit breakers."""
+
+    kind: str  # pause | resume
+    service: str | None = Field(default=None, index=True)
+    runbook: str | None = None
+    reason: str = text()
+    actor: str
+    at: datetime = when(index=True)
 
 
 class AuditBase(SQLModel):

@@ -7,12 +7,11 @@ to what the store can hold, statuses to their vocabulary.
 
 import hmac
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -20,19 +19,17 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 from agent.clock import Clock
-from agent.config.models import AlertsConfig, ApiConfig
+from agent.config.models import ROLE_RANK, AlertsConfig, ApiConfig, CircuitBreaker
 from agent.core.domain import ChangeStatus, IncidentStatus
 from agent.core.events import Acknowledge, AlertsReceived
 from agent.core.incidents import can_become
 from agent.errors import InvalidTransition, NotFound
 from agent.shell import views
-from agent.shell.bodies import read_json, validate
+from agent.shell.bodies import Id, read_json, validate
+from agent.shell.envelope_api import add_envelope_routes
 from agent.shell.store import Store
 from integrations.alertmanager import Limits, WebhookPayload
 
-_RANK = {"viewer": 0, "operator": 1, "admin": 2}
-# Store ids are 64-bit; a larger one in a path is a client error, not an overflow in the driver.
-Id = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
 UI_DIR = Path(__file__).parent / "ui"
 # The UI shows untrusted monitoring data: no inline script, nothing from elsewhere, no framing.
 UI_HEADERS = {
@@ -59,10 +56,14 @@ def create_app(
     wake: Callable[[], None] = lambda: None,
     settle: float = 5.0,
     alerts: AlertsConfig | None = None,
+    breaker: CircuitBreaker | None = None,
+    services: Collection[str] | None = None,
+    runbooks: Collection[str] | None = None,
 ) -> FastAPI:
     """Writes go to the store (a decision, or the leader's inbox) whichever agent serves them; `wake`
     tells this agent's core, if it leads, to apply the inbox now. An acknowledgement waits up to
-    `settle` seconds for the leader to apply it, so the answer shows its effect."""
+    `settle` seconds for the leader to apply it, so the answer shows its effect. `services` and
+    `runbooks`, when given, are the names a pause or resume may use."""
     max_clock_skew = (alerts or AlertsConfig()).max_clock_skew
     app = FastAPI(
         title="aiops-agent", version="1", docs_url="/docs", redoc_url=None, max_body_size=api.max_body
@@ -85,7 +86,7 @@ def create_app(
             who = identify(request)
             if who is None:
                 raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
-            if _RANK[who[1]] < _RANK[role]:
+            if ROLE_RANK[who[1]] < ROLE_RANK[role]:
                 raise HTTPException(403, f"role {who[1]} may not do this (needs {role})")
             return who[0]
 
@@ -204,6 +205,10 @@ def create_app(
         change = store.changes.decide(change_id, False, f"api:{actor}", clock.now(), note)
         wake()
         return views.change_view(change)
+
+    add_envelope_routes(
+        app, store, clock, require, reader, wake, breaker or CircuitBreaker(), services, runbooks
+    )
 
     @app.get("/api/v1/problems")
     def list_problems(_: Read, status: str | None = None) -> list[dict[str, Any]]:

@@ -223,6 +223,9 @@ class AgentApp:
             self._shown_readiness,
             wake=self._wake,
             alerts=self.config.agent.alerts,
+            breaker=self.config.agent.remediation.circuit_breaker,
+            services={s.name for s in self.config.services.services},
+            runbooks=set(self.config.catalog.runbooks),
         )
         config = uvicorn.Config(
             app, host=host.strip("[]"), port=int(port), log_level="warning", access_log=False

@@ -10,14 +10,17 @@ could not keep (lone surrogates, invalid UTF-8, NaN) and the nesting depth is bo
 from __future__ import annotations
 
 from email.message import Message
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import HTTPException, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json
 
 MAX_DEPTH = 32  # an Alertmanager payload is 4 deep
+# Store ids are 64-bit; a larger one in a path is a client error, not an overflow in the driver.
+Id = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
 M = TypeVar("M", bound=BaseModel)
 
 

@@ -46,8 +46,8 @@ class Leader:
         self.clock = app.clock
         self.metrics = app.metrics
         self.sources: list[LogSource] = []
-        ws = self._working_set()
         self.core = Core(config)
+        ws = self._working_set()
         self.core.load(ws)
         self.runtime = Runtime(
             self.core,
@@ -103,7 +103,6 @@ class Leader:
     def _working_set(self) -> WorkingSet:
         """The store's working set; log state an older agent kept in files is imported on first use."""
         a = self.config.agent
-        cooldown = max((r.guards.cooldown for r in self.config.rules), default=timedelta(0))
         saved = self.store.sources.all()
         for ls in a.log_sources:
             if f"logs:{ls.name}:position" not in saved:
@@ -113,7 +112,7 @@ class Leader:
                     self.store.sources.put(name, data, self.clock.now())
                     log.info("log source %s: %s imported from %s", ls.name, name, self.config.state_dir)
         return self.store.working_set(
-            self.clock.now(), a.correlation.reopen_window, cooldown, a.problems.recurrence_window
+            self.clock.now(), a.correlation.reopen_window, self.core.horizon, a.problems.recurrence_window
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -157,8 +156,11 @@ class Leader:
 
     def housekeeping(self) -> None:
         """Time-driven work: the core's tick (quiet periods, SLA, log buckets, idle series), the inbox
-        (input any replica or the CLI put there), and the incident gauges."""
-        self.runtime.submit(Tick()).result()
+        (input any replica or the CLI put there), the silences and kill switch people set, and the
+        incident gauges."""
+        now = self.clock.now()
+        tick = Tick(tuple(self.store.silences.current(now)), tuple(self.store.switches.current()))
+        self.runtime.submit(tick).result()
         self.runtime.wake()
         by_priority = self.store.incidents.count_active_by_priority()
         for p in ("P1", "P2", "P3", "P4"):

@@ -29,9 +29,9 @@ CONFIG = ROOT / "config" / "agent.yaml"
 ISSUE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): (?P<field>[^:\s]+): (?P<message>.+)$")
 
 
-def aiops(*args: str | Path) -> Result:
+def aiops(*args: str | Path, env: dict[str, str] | None = None) -> Result:
     """Run one command in process; an unexpected exception is a test failure, not an exit code."""
-    result = CliRunner().invoke(app, [str(a) for a in args])
+    result = CliRunner().invoke(app, [str(a) for a in args], env=env)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result
@@ -275,11 +275,13 @@ def test_a_store_from_a_newer_agent_exits_1(store_url: str, seeded: dict[str, in
 @pytest.mark.parametrize(("verb", "status"), [("approve", "approved"), ("reject", "rejected")])
 def test_a_change_is_decided_once(store_url: str, seeded: dict[str, int], verb: str, status: str) -> None:
     cid = str(seeded["awaiting"])
-    first = aiops("changes", verb, cid, "--as", "alice", "--note", "checked", "--store", store_url)
+    first = aiops(
+        "changes", verb, cid, "--note", "checked", "--store", store_url, env={"AIOPS_ACTOR": "alice"}
+    )
     assert first.exit_code == 0, first.stderr
     assert f"change #{cid} {status}" in first.stdout
 
-    again = aiops("changes", verb, cid, "--as", "bob", "--store", store_url)
+    again = aiops("changes", verb, cid, "--store", store_url, env={"AIOPS_ACTOR": "bob"})
     assert again.exit_code == 1
     assert f"is {status}" in again.stderr and "awaiting approval" in again.stderr
     other = "reject" if verb == "approve" else "approve"
@@ -304,7 +306,15 @@ def test_a_change_is_decided_once(store_url: str, seeded: dict[str, int], verb: 
 
 def test_approve_json(store_url: str, seeded: dict[str, int]) -> None:
     doc = json_out(
-        aiops("changes", "approve", str(seeded["other"]), "--as", "carol", "--json", "--store", store_url)
+        aiops(
+            "changes",
+            "approve",
+            str(seeded["other"]),
+            "--json",
+            "--store",
+            store_url,
+            env={"AIOPS_ACTOR": "carol"},
+        )
     )
     assert (doc["id"], doc["status"], doc["decided_by"]) == (seeded["other"], "approved", "cli:carol")
     refused = aiops("changes", "approve", str(seeded["other"]), "--json", "--store", store_url)

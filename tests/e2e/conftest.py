@@ -131,24 +131,27 @@ def kill_tree(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(10)
 
 
-@pytest.fixture
-def hanging_catalog(tmp_path: Path) -> Path:
-    """The shipped catalog plus `hang`: a standard-change runbook that never finishes by itself."""
+def catalog_with(directory: Path, name: str, tasks: str, timeout: str = "10m") -> Path:
+    """The shipped catalog plus runbook `name`: a standard change whose playbook runs `tasks` (YAML)."""
     catalog = yaml.safe_load((ROOT / "runbooks" / "catalog.yaml").read_text())
-    for name, spec in catalog["runbooks"].items():
+    for spec in catalog["runbooks"].values():
         spec["playbook"] = str(ROOT / "runbooks" / spec["playbook"])
-        catalog["runbooks"][name] = spec
-    (tmp_path / "hang.yml").write_text(
-        "- hosts: all\n  gather_facts: false\n  tasks:\n"
-        f"    - name: Wait forever\n      ansible.builtin.command: sleep {HANG_SECONDS}\n"
-    )
-    catalog["runbooks"]["hang"] = {
-        "playbook": str(tmp_path / "hang.yml"),
+    playbook = directory / f"{name}.yml"
+    playbook.write_text("- hosts: all\n  gather_facts: false\n  tasks:\n" + tasks)
+    catalog["runbooks"][name] = {
+        "playbook": str(playbook),
         "change_type": "standard",
         "risk": "low",
-        "timeout": "10m",
+        "timeout": timeout,
         "params": {"url": {"type": "string"}},
     }
-    path = tmp_path / "catalog.yaml"
+    path = directory / "catalog.yaml"
     path.write_text(yaml.safe_dump(catalog, sort_keys=False))
     return path
+
+
+@pytest.fixture
+def hanging_catalog(tmp_path: Path) -> Path:
+    """`hang`: a runbook that never finishes by itself."""
+    task = f"    - name: Wait forever\n      ansible.builtin.command: sleep {HANG_SECONDS}\n"
+    return catalog_with(tmp_path, "hang", task)

@@ -137,7 +137,8 @@ def test_normal_change_waits_for_approval_from_the_cli(private_stack: PromStack,
 
         store_url = load_config(config).agent.store.url
         done = subprocess.run(
-            [AIOPS, "changes", "approve", str(change.id), "--as", "alice", "--store", store_url],
+            [AIOPS, "changes", "approve", str(change.id), "--store", store_url],
+            env={**os.environ, "AIOPS_ACTOR": "alice"},
             capture_output=True,
             text=True,
             check=False,

@@ -14,6 +14,7 @@ from agent.core.ledger import OPEN
 from agent.shell.store.changes import ChangeRepo, RunRepo
 from agent.shell.store.commit import Committer
 from agent.shell.store.engine import make_engine, migrate
+from agent.shell.store.envelope import SilenceRepo, SwitchRepo
 from agent.shell.store.fence import Fence
 from agent.shell.store.inbox import InboxRepo
 from agent.shell.store.incidents import IncidentRepo
@@ -33,6 +34,8 @@ class Store:
     inbox: InboxRepo
     outbox: OutboxRepo
     sources: SourceStateRepo
+    silences: SilenceRepo
+    switches: SwitchRepo
 
     @classmethod
     def open(cls, url: str, create: bool = True) -> Store:
@@ -54,6 +57,8 @@ class Store:
             inbox=InboxRepo(engine),
             outbox=OutboxRepo(engine),
             sources=SourceStateRepo(engine),
+            silences=SilenceRepo(engine),
+            switches=SwitchRepo(engine),
         )
 
     @property
@@ -64,16 +69,19 @@ class Store:
         return Committer(self.engine, routes, fence)
 
     def working_set(
-        self, now: datetime, reopen_window: timedelta, cooldown: timedelta, recurrence: timedelta
+        self, now: datetime, reopen_window: timedelta, horizon: timedelta, recurrence: timedelta
     ) -> WorkingSet:
-        """What the core needs to start: a few indexed queries, never a scan of the whole history."""
+        """What the core needs to start: a few indexed queries, never a scan of the whole history
+        (`horizon`: how far back the core's guards, budgets and breakers look at changes)."""
         incidents = self.incidents.working_set(now - reopen_window)
         ids = [i.id for i in incidents if i.id is not None]
         return WorkingSet(
             incidents=incidents,
-            changes=list(self.changes.for_guards(ids, now - cooldown, OPEN)),
+            changes=list(self.changes.for_guards(ids, now - horizon, OPEN)),
             openings=self.incidents.openings(now - recurrence),
             sources=self.sources.all(),
+            silences=self.silences.current(now),
+            switches=self.switches.current(),
         )
 
     def ping(self) -> bool:

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from agent.core.domain import ChangeStatus, RunStatus
 from agent.core.events import ChangeDecided, ChangeProgress
+from agent.core.ledger import FAILED
 from agent.errors import InvalidTransition, NotFound
 from agent.shell.store import inbox
 from agent.shell.store.engine import writing
@@ -78,6 +79,15 @@ class ChangeRepo:
                 q3 = select(Change).where(col(Change.incident_id).in_(wanted[i : i + 1000]))
                 rows |= {c.id: c for c in s.exec(q3).all()}
             return sorted(rows.values(), key=lambda c: c.id or 0)
+
+    def failures(self, since: datetime) -> builtins.list[tuple[str, str, datetime]]:
+        """(runbook, service, finished_at) of the changes that failed since `since` (circuit breakers)."""
+        failed = [s.value for s in FAILED]
+        with Session(self.engine) as s:
+            q = select(Change.runbook, Change.service, Change.finished_at).where(
+                col(Change.status).in_(failed), col(Change.finished_at) >= since
+            )
+            return [(r, svc, at) for r, svc, at in s.exec(q).all() if at is not None]
 
     def count_by_status(self) -> dict[str, int]:
         with Session(self.engine) as s:

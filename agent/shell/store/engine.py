@@ -77,10 +77,18 @@ def _v4_signal_identity(conn: Connection) -> None:
         )
 
 
+def _v5_safety_envelope(conn: Connection) -> None:
+    """Silences, the kill switch's log, and why a signal is muted."""
+    for name in ("silences", "automation_switches"):
+        SQLModel.metadata.tables[name].create(conn, checkfirst=True)
+    conn.execute(text("ALTER TABLE signals ADD COLUMN muted VARCHAR NOT NULL DEFAULT ''"))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v2_signal_evidence,
     _v3_store_of_truth,
     _v4_signal_identity,
+    _v5_safety_envelope,
 ]
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 

@@ -20,6 +20,8 @@ from agent.core.records import (
     RunBase,
     RunEventBase,
     SignalBase,
+    SilenceBase,
+    SwitchBase,
     when,
 )
 
@@ -99,6 +101,16 @@ class ProblemIncident(SQLModel, table=True):
 
 class KnownError(KnownErrorBase, table=True):
     __tablename__ = "known_errors"
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class SilenceRecord(SilenceBase, table=True):
+    __tablename__ = "silences"
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class SwitchRecord(SwitchBase, table=True):
+    __tablename__ = "automation_switches"
     id: int | None = Field(default=None, primary_key=True)
 
 
