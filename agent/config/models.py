@@ -111,6 +111,14 @@ class HaConfig(Model):
         return v
 
 
+class Flapping(Model):
+    """More than `transitions` open/clear transitions of an incident's signals within `within` mark it
+    flapping: automation holds until it settles (a runbook cannot fix what keeps coming and going)."""
+
+    transitions: int = Field(default=6, ge=1)
+    within: Duration = timedelta(minutes=30)
+
+
 class CorrelationConfig(Model):
     window: Duration = timedelta(minutes=5)
     quiet_period: Duration = timedelta(minutes=3)
@@ -118,6 +126,7 @@ class CorrelationConfig(Model):
     settle_period: Duration = timedelta(minutes=2)
     breadth_instances: int = Field(default=3, ge=2)
     max_signals: int = Field(default=500, ge=1)
+    flapping: Flapping = Flapping()
 
 
 class SlaTarget(Model):
@@ -424,10 +433,25 @@ class RuleMatch(Model):
         return [self.service] if isinstance(self.service, str) else list(self.service)
 
 
+class RateLimit(Model):
+    """At most `max` changes of the rule per `per`, over all incidents and services."""
+
+    max: int = Field(ge=1)
+    per: Duration
+
+
+class Require(Model):
+    """Act only once `count` matching signals (new ones or repeats) arrived within `within`."""
+
+    count: int = Field(ge=1)
+    within: Duration
+
+
 class Guards(Model):
     cooldown: Duration = timedelta(minutes=15)
     max_attempts: int = Field(default=2, ge=1)
     approval: Literal["auto", "required"] = "auto"
+    rate_limit: RateLimit | None = None
 
 
 class Verification(Model):
@@ -447,6 +471,7 @@ class Rule(Model):
     runbook: str
     params: dict[str, ParamValue] = {}
     guards: Guards = Guards()
+    require: Require | None = None
     verify: Verification | None = None
 
 

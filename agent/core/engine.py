@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from agent.config import Config
@@ -19,7 +19,7 @@ from agent.core.correlation import Correlator
 from agent.core.decisions import Audit, CancelChange, Decisions, NewChange, Notification
 from agent.core.detection import DetectionStage
 from agent.core.domain import Actor, ChangeStatus, ChangeType, IncidentStatus
-from agent.core.envelope import Envelope, Silence, Switch, breaker_open, paused
+from agent.core.envelope import Envelope, Silence, Switch, breaker_open
 from agent.core.events import (
     Acknowledge,
     AlertsReceived,
@@ -31,6 +31,8 @@ from agent.core.events import (
     MetricsPolled,
     Tick,
 )
+from agent.core.flapping import FlapDetector
+from agent.core.holds import NEVER, Holds
 from agent.core.incidents import Entry, IncidentState, SignalState
 from agent.core.ledger import FAILED, ChangeLedger, Tracked
 from agent.core.logs import LogStream
@@ -46,7 +48,6 @@ from agent.errors import InvalidTransition
 AGENT = Actor.AGENT.value
 SERIES_IDLE = timedelta(hours=1)
 _OPEN_OR_ACKED = (IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED)
-_NEVER = datetime.max.replace(tzinfo=UTC)
 _NOTIFY = {
     "escalated": "escalation",
     "circuit_breaker_opened": "escalation",
@@ -81,6 +82,7 @@ class Core:
         r = a.remediation
         self.horizon = max(  # the longest any guard looks back (a breaker: failures of changes begun before)
             [rule.guards.cooldown for rule in config.rules]
+            + [rule.guards.rate_limit.per for rule in config.rules if rule.guards.rate_limit]
             + [b.per for b in r.budgets]
             + [2 * r.circuit_breaker.within],
         )
@@ -110,7 +112,12 @@ class Core:
             int, tuple[tuple[Any, ...], datetime]
         ] = {}  # ref -> (state, answer good until)
         self._held: dict[tuple[int, str], str] = {}  # (incident ref, rule) -> why it was last held back
-        self._reconsider = False  # the envelope changed: every active incident is considered again
+        self._reconsider = False  # a hold may have ended: every active incident is considered again
+        self._inhibiting: set[int] = set()  # refs of active incidents that hold their dependents back
+        self.flaps = FlapDetector(a.correlation.flapping)
+        self.holds = Holds(
+            self.config, self.ledger, self.envelope, self.flaps, self.services, self.correlator.active
+        )
         self.envelope.update(ws.silences, ws.switches)
         self.correlator.adopt(ws.incidents)
         refs = {inc.id: inc.ref for inc in ws.incidents if inc.id is not None}
@@ -119,6 +126,9 @@ class Core:
         for inc in ws.incidents:
             for sig in inc.signals.values():
                 self.triggers.seen(inc, sig)
+            self.flaps.adopt(inc)
+            if inc.status.active and self.holds.inhibits(inc):
+                self._inhibiting.add(inc.ref)
 
     def handle(self, event: Event, now: datetime) -> Decisions:
         out = Decisions(at=now)
@@ -251,6 +261,9 @@ class Core:
             for clear in stream.tick(now):
                 self.correlator.clear(clear)
         self.correlator.tick(now)
+        for inc in self.correlator.active():
+            if inc.flapping:
+                self._flap(inc, now, out)
         self.detection.evict(now, SERIES_IDLE)
         self.ledger.prune(now)
         out.series = self.detection.counts()
@@ -268,13 +281,19 @@ class Core:
         for inc, sig in list(out.signals.values()):
             if muting and inc.status.active:
                 self._mute(inc, sig, now, out)
-            self.triggers.seen(inc, sig)
+            if self.triggers.seen(inc, sig):  # a rule that waits for more signals may act now
+                self._considered.pop(inc.ref, None)
+            self.flaps.seen(inc, sig)
+        for inc in list(out.incidents.values()):
+            self._flap(inc, now, out)
+            self._inhibition(inc)
         for inc in out.opened:
             link = self.recurrence.opened(inc, now)
             if link is not None:
                 out.problems.append(link)
         for ref in out.forgotten:
             self.triggers.forget(ref)
+            self.flaps.forget(ref)
             self._considered.pop(ref, None)
             self.ledger.forget_incident(ref)
         considered = list(out.incidents.values())
@@ -318,7 +337,7 @@ class Core:
         seen = self._considered.get(inc.ref)
         if seen is not None and seen[0] == state and now < seen[1]:
             return
-        retry = _NEVER
+        retry = NEVER
         if self.ledger.open_change(inc.ref) is not None:
             self._considered[inc.ref] = (state, retry)
             return
@@ -328,6 +347,14 @@ class Core:
             if trigger is None:
                 self._note_held(inc, rule.name, f"its signals are muted: {rules[index].muted}", now, out)
                 continue
+            if rule.require is not None:
+                arrived = self.triggers.count_since(inc.ref, index, now - rule.require.within)
+                if arrived < rule.require.count:
+                    need = (
+                        f"waits for {rule.require.count} matching signals within {_fmt(rule.require.within)}"
+                    )
+                    self._note_held(inc, rule.name, need, now, out)
+                    continue
             attempts = self.ledger.attempts(inc.ref, rule.name)
             last = self.ledger.last_change_at(rule.name, inc.service, now)
             blocked = blocked_by_guards(rule, attempts, last, now)
@@ -336,7 +363,7 @@ class Core:
                     retry = min(retry, last + rule.guards.cooldown)
                 self._note_skip(inc, rule.name, blocked, now, out)
                 continue
-            held, until = self._held_back(inc, rule.runbook, now)
+            held, until = self.holds.reason(inc, rule, rule.runbook, now)
             if held:
                 retry = min(retry, until)
                 self._note_held(inc, rule.name, held, now, out)
@@ -358,30 +385,30 @@ class Core:
         ]
         return max(candidates, key=lambda s: s.last_at, default=None)
 
-    def _held_back(self, inc: IncidentState, runbook: str, now: datetime) -> tuple[str, datetime]:
-        """Why the envelope keeps `runbook` from running for `inc` now ("" when it does not), and until
-        when that holds without anything else changing (budgets free up with time; a pause or an open
-        breaker holds until a person resumes)."""
-        switches = self.envelope.switches
-        pause = paused(switches, inc.service)
-        if pause is not None:
-            scope = f"for {pause.service}" if pause.service else "everywhere"
-            return f"automation paused {scope} by {pause.actor}: {pause.reason}", _NEVER
-        r = self.config.agent.remediation
-        failures = self.ledger.failures(runbook, inc.service)
-        if failures:
-            breaker = breaker_open(failures, switches, inc.service, runbook, r.circuit_breaker, now)
-            if breaker is not None:
-                return breaker, _NEVER
-        for budget in r.budgets:
-            service = inc.service if budget.scope == "service" else None
-            book = runbook if budget.scope == "runbook" else None
-            made = self.ledger.made_since(now - budget.per, service, book)
-            if len(made) >= budget.max:
-                where = f" for {budget.scope} {service or book}" if budget.scope != "global" else ""
-                why = f"budget spent: {len(made)} of {budget.max} changes per {_fmt(budget.per)}{where}"
-                return why, made[len(made) - budget.max] + budget.per
-        return "", _NEVER
+    def _flap(self, inc: IncidentState, now: datetime, out: Decisions) -> None:
+        """Mark `inc` flapping, or settled, as its signals' recent transitions say."""
+        flapping = inc.status.active and self.flaps.flapping(inc, now)
+        if flapping == inc.flapping:
+            return
+        inc.flapping = flapping
+        out.incident(inc)
+        self._considered.pop(inc.ref, None)
+        if flapping:
+            out.entry(Entry(inc, now, "flapping", AGENT, f"{self.flaps.describe()}: automation holds"))
+        else:
+            out.entry(Entry(inc, now, "flapping_ended", AGENT, "signals settled: automation may act again"))
+
+    def _inhibition(self, inc: IncidentState) -> None:
+        """An urgent incident upstream started or stopped holding its dependents: look at them again."""
+        inhibits = inc.status.active and self.holds.inhibits(inc)
+        if inhibits == (inc.ref in self._inhibiting):
+            return
+        (self._inhibiting.add if inhibits else self._inhibiting.discard)(inc.ref)
+        below = self.services.dependents(inc.service)
+        for other in self.correlator.active():
+            if other.service in below:
+                self._considered.pop(other.ref, None)
+        self._reconsider = True
 
     def _note_held(self, inc: IncidentState, rule: str, reason: str, now: datetime, out: Decisions) -> None:
         """A rule would act but the envelope holds it back: said once per reason in the timeline."""

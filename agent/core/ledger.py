@@ -114,17 +114,18 @@ class ChangeLedger:
         ]
 
     def made_since(
-        self, since: datetime, service: str | None = None, runbook: str | None = None
+        self, since: datetime, service: str | None = None, runbook: str | None = None, rule: str | None = None
     ) -> list[datetime]:
         """Creation times of the changes since `since` that count against a budget (all of them, or
         those of one service or one runbook), oldest first."""
         return [
             t.created_at
             for t in self._recent
-            if t.created_at >= since
+            if t.created_at > since
             and t.status not in _NO_COOLDOWN
             and (service is None or t.service == service)
             and (runbook is None or t.runbook == runbook)
+            and (rule is None or t.rule == rule)
         ]
 
     def open_change(self, incident_ref: int) -> Tracked | None:

@@ -58,6 +58,7 @@ class IncidentBase(SQLModel):
     resolution: str = text()
     resolved_by: str = ""
     signals_dropped: int = 0  # signals beyond `correlation.max_signals`: counted, not kept
+    flapping: bool = False  # its signals keep coming and going: automation holds
 
 
 class SignalBase(SQLModel):

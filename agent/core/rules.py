@@ -7,6 +7,7 @@ checked when the rule might act.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -106,18 +107,35 @@ class Triggers:
         self.engine = engine
         self._matches: dict[int, dict[str, tuple[int, ...]]] = {}  # ref -> fingerprint -> rule indexes
         self._newest: dict[int, dict[int, SignalState]] = {}  # ref -> rule index -> newest signal
+        # (ref, rule index) -> when matching signals arrived, for rules that `require` several
+        self._arrivals: dict[tuple[int, int], deque[datetime]] = {}
 
-    def seen(self, inc: IncidentState, sig: SignalState) -> None:
-        """`sig` of `inc` is new or has changed (a repeat moves its `last_at` on)."""
+    def seen(self, inc: IncidentState, sig: SignalState) -> bool:
+        """`sig` of `inc` is new or has changed (a repeat moves its `last_at` on). True when a rule
+        that requires several signals counted it."""
         by_signal = self._matches.setdefault(inc.ref, {})
         indexes = by_signal.get(sig.fingerprint)
         if indexes is None:
             indexes = by_signal[sig.fingerprint] = tuple(self.engine.matching(inc.service, sig))
         newest = self._newest.setdefault(inc.ref, {})
+        counted = False
         for i in indexes:
             held = newest.get(i)
             if held is None or sig.last_at >= held.last_at:
                 newest[i] = sig
+            require = self.engine.rules[i].require
+            if require is not None:
+                key = (inc.ref, i)
+                arrivals = self._arrivals.get(key)
+                if arrivals is None:
+                    arrivals = self._arrivals[key] = deque(maxlen=require.count)
+                arrivals.append(sig.last_at)
+                counted = True
+        return counted
+
+    def count_since(self, ref: int, index: int, since: datetime) -> int:
+        """Matching signals of incident `ref` that arrived for rule `index` after `since`."""
+        return sum(t > since for t in self._arrivals.get((ref, index), ()))
 
     def of(self, inc: IncidentState) -> dict[int, SignalState]:
         """Rule index -> the newest signal of `inc` that the rule matches, for every rule some signal meets."""
@@ -126,6 +144,8 @@ class Triggers:
     def forget(self, ref: int) -> None:
         self._matches.pop(ref, None)
         self._newest.pop(ref, None)
+        for key in [k for k in self._arrivals if k[0] == ref]:
+            del self._arrivals[key]
 
 
 def blocked_by_guards(

@@ -78,10 +78,11 @@ def _v4_signal_identity(conn: Connection) -> None:
 
 
 def _v5_safety_envelope(conn: Connection) -> None:
-    """Silences, the kill switch's log, and why a signal is muted."""
+    """Silences, the kill switch's log, why a signal is muted, and whether an incident flaps."""
     for name in ("silences", "automation_switches"):
         SQLModel.metadata.tables[name].create(conn, checkfirst=True)
     conn.execute(text("ALTER TABLE signals ADD COLUMN muted VARCHAR NOT NULL DEFAULT ''"))
+    conn.execute(text("ALTER TABLE incidents ADD COLUMN flapping BOOLEAN NOT NULL DEFAULT FALSE"))
 
 
 MIGRATIONS: list[Callable[[Connection], None]] = [
