@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -10,9 +10,9 @@ import typer
 
 from agent.cli.common import DEFAULT_CONFIG, ConfigOpt, JsonOpt, StoreOpt, acting_user, fail, open_store
 from agent.cli.output import emit_json, table, when
-from agent.core.domain import ChangeStatus, IncidentStatus
+from agent.core.domain import ChangeKind, ChangeStatus, IncidentStatus
 from agent.errors import InvalidTransition, NotFound
-from agent.shell import views
+from agent.shell import controls, views
 
 incidents = typer.Typer(help="Incidents the agent opened, newest first.", no_args_is_help=True)
 changes = typer.Typer(help="Remediation changes and their approval.", no_args_is_help=True)
@@ -215,8 +215,11 @@ def _decide(change_id: int, approve: bool, note: str, config: Any, store: str | 
     if json:
         emit_json(views.change_view(change))
     else:
-        verb = "approved: the agent runs it within one housekeeping interval" if approve else "rejected"
-        typer.echo(f"change #{change_id} {verb}")
+        if change.reviewed_by == who:
+            typer.echo(f"emergency change #{change_id} {change.review} in retrospective review")
+        else:
+            verb = "approved: the agent runs it within one housekeeping interval" if approve else "rejected"
+            typer.echo(f"change #{change_id} {verb}")
 
 
 NoteOpt = Annotated[str, typer.Option("--note", help="Why; kept in the timeline and audit log.")]
@@ -230,7 +233,7 @@ def changes_approve(
     config: ConfigOpt = DEFAULT_CONFIG,
     store: StoreOpt = None,
 ) -> None:
-    """Approve a change that awaits approval."""
+    """Approve a change that awaits approval (or, after it ran, an emergency change in review)."""
     _decide(change_id, True, note, config, store, json)
 
 
@@ -242,8 +245,63 @@ def changes_reject(
     config: ConfigOpt = DEFAULT_CONFIG,
     store: StoreOpt = None,
 ) -> None:
-    """Reject a change that awaits approval."""
+    """Reject a change that awaits approval (or, after it ran, an emergency change in review)."""
     _decide(change_id, False, note, config, store, json)
+
+
+WaitOpt = Annotated[
+    float, typer.Option("--wait", min=0, max=600, help="Seconds to wait for the running agent to act on it.")
+]
+
+
+def _request(
+    change_id: int, kind: ChangeKind, note: str, wait: float, config: Any, store: str | None, json: bool
+) -> None:
+    who = acting_user(config, store)
+    s = open_store(config, store)
+    try:
+        made, refused = controls.request_change(s, change_id, kind, who, note, datetime.now(UTC), wait)
+    except (NotFound, InvalidTransition) as e:
+        fail(str(e))
+    if refused:
+        fail(refused)
+    if json:
+        emit_json(views.change_view(made) if made is not None else {"requested": kind.value, "change": None})
+    elif made is not None:
+        typer.echo(f"change #{made.id} created: {kind} of change #{change_id} ({made.status})")
+    else:
+        typer.echo(
+            f"{kind} of change #{change_id} requested: no agent answered within {wait:g}s; it acts when one leads"
+        )
+
+
+def _request_command(kind: ChangeKind, doc: str) -> Callable[..., None]:
+    def command(
+        change_id: int,
+        note: NoteOpt = "",
+        wait: WaitOpt = 15,
+        json: JsonOpt = False,
+        config: ConfigOpt = DEFAULT_CONFIG,
+        store: StoreOpt = None,
+    ) -> None:
+        _request(change_id, kind, note, wait, config, store, json)
+
+    command.__doc__ = doc
+    return command
+
+
+changes.command("retry")(
+    _request_command(
+        ChangeKind.RETRY,
+        "Run a finished change again, as a new change linked to it (you approve it by asking).",
+    )
+)
+changes.command("rollback")(
+    _request_command(
+        ChangeKind.ROLLBACK,
+        "Run the catalog's rollback playbook of a change that ran, as a new change linked to it.",
+    )
+)
 
 
 @problems.command("list")

@@ -43,7 +43,7 @@ class NewChange:
     when the store refuses it (one open change per incident and rule). Its timeline entries, audit line
     and notifications are recorded with it, or not at all."""
 
-    incident: IncidentState
+    incident: IncidentState | int  # an id when the core no longer holds the incident (a late rollback)
     record: ChangeBase
     tracked: Tracked
     note: str  # what happens to it next, for the logs: "dry-run: recorded, not executed", ...
@@ -55,6 +55,10 @@ class NewChange:
     @property
     def status(self) -> ChangeStatus:
         return ChangeStatus(self.record.status)
+
+    @property
+    def incident_id(self) -> int | None:
+        return self.incident if isinstance(self.incident, int) else self.incident.id
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,23 @@ _FINAL_CHANGE = {
 }
 
 
+class ChangeKind(StrEnum):
+    """Why a change exists: a rule planned it, or a person asked to retry or roll back another."""
+
+    REMEDIATION = "remediation"
+    RETRY = "retry"
+    ROLLBACK = "rollback"
+
+
+class Review(StrEnum):
+    """The retrospective review an emergency change that ran without approval awaits."""
+
+    NONE = ""
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
 class RunStatus(StrEnum):
     RUNNING = "running"
     SUCCESSFUL = "successful"

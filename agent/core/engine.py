@@ -18,13 +18,14 @@ from agent.core.alerts import to_signals
 from agent.core.correlation import Correlator
 from agent.core.decisions import Audit, CancelChange, Decisions, NewChange, Notification
 from agent.core.detection import DetectionStage
-from agent.core.domain import Actor, ChangeStatus, ChangeType, IncidentStatus
-from agent.core.envelope import Envelope, Silence, Switch, breaker_open
+from agent.core.domain import Actor, ChangeKind, ChangeStatus, ChangeType, IncidentStatus, Priority, Review
+from agent.core.envelope import Envelope, Silence, Switch, breaker_open, paused
 from agent.core.events import (
     Acknowledge,
     AlertsReceived,
     ChangeDecided,
     ChangeProgress,
+    ChangeRequested,
     Event,
     IncidentsStored,
     LogsRead,
@@ -142,7 +143,7 @@ class Core:
         for inc in out.incidents.values():
             self.correlator.bound(inc)
         for new in out.changes:
-            self.ledger.bound(new.tracked, new.id, new.incident.id)
+            self.ledger.bound(new.tracked, new.id, new.incident_id)
         for change_id in cancelled:
             self.ledger.set_status(change_id, ChangeStatus.CANCELLED)
         for link in out.problems:
@@ -247,6 +248,89 @@ class Core:
         t = self.ledger.set_status(e.change_id, status)
         if e.approved and t is not None:
             out.run.append(e.change_id)
+
+    def _requested(self, e: ChangeRequested, now: datetime, out: Decisions) -> None:
+        """A person asked to retry or roll back a change: a new change linked to it, approved by that
+        person (the operator role allows it), unless it may not run now; a refusal is in the timeline."""
+        if e.inbox_id is not None:
+            out.inbox.append(e.inbox_id)
+        o = e.origin
+        inc = self.correlator.by_id(o.incident_id)
+        target: IncidentState | int = inc if inc is not None else o.incident_id
+        why = self._refusal(e, inc)
+        if why:
+            text = f"{e.kind} of change #{e.origin_id} refused: {why}"
+            out.entry(Entry(target, now, "change_request_refused", e.actor, text, {"change_id": e.origin_id}))
+            return
+        rollback = e.kind is ChangeKind.ROLLBACK
+        status = ChangeStatus.DRY_RUN if self.config.dry_run else ChangeStatus.APPROVED
+        approved = status is ChangeStatus.APPROVED
+        record = ChangeBase.model_validate(
+            {
+                **o.model_dump(),
+                "status": status,
+                "kind": e.kind,
+                "origin_id": e.origin_id,
+                "attempt": o.attempt if rollback else o.attempt + 1,
+                "reason": f"{e.kind} of change #{e.origin_id} requested by {e.actor}",
+                "created_at": now,
+                "decided_at": now if approved else None,
+                "decided_by": e.actor if approved else "",
+                "decision_note": e.note,
+                "playbook": o.rollback_playbook if rollback else o.playbook,
+                "rollback_playbook": "" if rollback else o.rollback_playbook,
+                "verify_promql": ""
+                if rollback
+                else o.verify_promql,  # a rollback restores; nothing to verify
+                "verify_deadline_s": 0.0 if rollback else o.verify_deadline_s,
+                **_UNRUN,
+            }
+        )
+        ref = inc.ref if inc is not None else None
+        tracked = Tracked(None, o.incident_id, ref, o.rule, o.service, status, now, o.runbook)
+        self.ledger.add(tracked)
+        note = f"{e.kind} of change #{e.origin_id}: " + (
+            "running" if approved else "dry-run: recorded, not executed"
+        )
+        new = NewChange(target, record, tracked, note)
+        out.changes.append(new)
+        said = f"{e.kind} of change #{e.origin_id} requested" + (f": {e.note}" if e.note else "")
+        new.entries.append(
+            Entry(
+                target,
+                now,
+                "change_created",
+                e.actor,
+                lambda: f"change #{new.id}: {said}",
+                {"change_id": lambda: new.id},
+            )
+        )
+        new.audit.append(
+            Audit(
+                now,
+                e.actor,
+                f"change.{e.kind}",
+                lambda: f"change:{new.id}",
+                {"origin": e.origin_id, "note": e.note},
+            )
+        )
+
+    def _refusal(self, e: ChangeRequested, inc: IncidentState | None) -> str:
+        o = e.origin
+        if e.kind is ChangeKind.RETRY and (inc is None or not inc.status.active):
+            return f"incident #{o.incident_id} is no longer active"
+        if inc is not None:
+            t = self.ledger.open_change(inc.ref)
+            if t is not None:
+                return f"change #{t.id} is still open for this incident"
+        pause = paused(self.envelope.switches, o.service)
+        if pause is not None:
+            return f"automation is paused by {pause.actor} ({pause.reason}); resume it first"
+        if e.kind is ChangeKind.ROLLBACK and not o.rollback_playbook:
+            return f"runbook {o.runbook} has no rollback playbook"
+        if e.kind is ChangeKind.ROLLBACK and o.kind is ChangeKind.ROLLBACK:
+            return "a rollback is not rolled back; retry the change it rolled back instead"
+        return ""
 
     def _tick(self, e: Tick, now: datetime, out: Decisions) -> None:
         changed = e.silences is not None and self.envelope.update(e.silences, e.switches or ())
@@ -452,13 +536,19 @@ class Core:
     def _create_change(
         self, inc: IncidentState, plan: Plan, attempt: int, now: datetime, out: Decisions
     ) -> None:
+        emergency = plan.change_type is ChangeType.EMERGENCY and inc.priority is Priority.P1
         if self.config.dry_run:
             status = ChangeStatus.DRY_RUN
-        elif plan.change_type is ChangeType.STANDARD:
+        elif plan.change_type is ChangeType.STANDARD or emergency:
             status = ChangeStatus.APPROVED
         else:
             status = ChangeStatus.AWAITING_APPROVAL
         approved = status is ChangeStatus.APPROVED
+        decided_by = (
+            "agent: emergency change for a P1 incident, retrospective review due"
+            if emergency
+            else "agent: standard change, pre-approved"
+        )
         rollback = self.config.playbook_path(plan.runbook.rollback) if plan.runbook.rollback else None
         record = ChangeBase(
             incident_id=inc.id or 0,
@@ -474,7 +564,8 @@ class Core:
             reason=f"rule {plan.rule.name} matched signal {plan.trigger.name} (priority {inc.priority})",
             created_at=now,
             decided_at=now if approved else None,
-            decided_by="agent: standard change, pre-approved" if approved else "",
+            decided_by=decided_by if approved else "",
+            review=Review.PENDING if emergency and approved else Review.NONE,
             verify_promql=plan.verify.promql,
             verify_deadline_s=plan.verify.deadline.total_seconds(),
             rollback_playbook=str(rollback) if rollback else "",
@@ -483,7 +574,9 @@ class Core:
         self.ledger.add(tracked)
         note = {
             ChangeStatus.DRY_RUN: "dry-run: recorded, not executed",
-            ChangeStatus.APPROVED: "standard change, pre-approved: running",
+            ChangeStatus.APPROVED: "emergency change for a P1 incident: running now, review it afterwards"
+            if emergency
+            else "standard change, pre-approved: running",
             ChangeStatus.AWAITING_APPROVAL: f"{plan.change_type} change: awaiting approval",
         }[status]
         new = NewChange(inc, record, tracked, note)
@@ -524,6 +617,20 @@ class Core:
             )
 
 
+# What a retry or rollback does not inherit from the change it is of: everything about running it.
+_UNRUN = {
+    "started_at": None,
+    "finished_at": None,
+    "verified_at": None,
+    "verification": "",
+    "outcome": "",
+    "epoch": None,
+    "review": Review.NONE,
+    "reviewed_by": "",
+    "reviewed_at": None,
+    "review_note": "",
+}
+
 _HANDLERS: dict[type, Callable[[Core, Any, datetime, Decisions], None]] = {
     MetricsPolled: Core._metrics,
     LogsRead: Core._logs,
@@ -531,6 +638,7 @@ _HANDLERS: dict[type, Callable[[Core, Any, datetime, Decisions], None]] = {
     ChangeProgress: Core._progress,
     Acknowledge: Core._acknowledge,
     ChangeDecided: Core._decided,
+    ChangeRequested: Core._requested,
     Tick: Core._tick,
     IncidentsStored: Core._stored,
 }

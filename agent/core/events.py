@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from agent.core.domain import ChangeStatus
+from agent.core.domain import ChangeKind, ChangeStatus
 from agent.core.envelope import Silence, Switch
+from agent.core.records import ChangeBase
 from integrations.alertmanager import ExternalAlert
 from integrations.logs.records import LogRecord
 from integrations.prometheus import Matrix
@@ -90,6 +91,19 @@ class ChangeDecided:
 
 
 @dataclass(frozen=True)
+class ChangeRequested:
+    """A person asked to retry or roll back change `origin.id` (`origin` is the store's record of it,
+    read when the request was taken); the core decides whether it may and makes the new change."""
+
+    kind: ChangeKind
+    origin_id: int
+    origin: ChangeBase
+    actor: str
+    note: str = ""
+    inbox_id: int | None = None
+
+
+@dataclass(frozen=True)
 class Tick:
     """Time passed: quiet periods, SLA timers, log buckets and idle series are judged on ticks. The
     leader's ticks also carry the store's current silences and kill-switch log (None: unchanged), so
@@ -114,6 +128,7 @@ Event = (
     | ChangeProgress
     | Acknowledge
     | ChangeDecided
+    | ChangeRequested
     | Tick
     | IncidentsStored
 )

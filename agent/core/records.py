@@ -15,7 +15,7 @@ from sqlalchemy import JSON, Text
 from sqlmodel import Field, SQLModel
 
 from agent.core.columns import EnumText, UTCDateTime
-from agent.core.domain import ChangeStatus, IncidentStatus, Level, Priority, Severity
+from agent.core.domain import ChangeKind, ChangeStatus, IncidentStatus, Level, Priority, Review, Severity
 
 
 def when(index: bool = False, nullable: bool = False) -> Any:
@@ -121,6 +121,13 @@ class ChangeBase(SQLModel):
     outcome: str = text()
     rollback_playbook: str = ""
     epoch: int | None = None  # the leader term that claimed it for execution (a takeover finds orphans)
+    kind: ChangeKind = vocabulary(ChangeKind, ChangeKind.REMEDIATION)
+    origin_id: int | None = Field(default=None, index=True)  # the change a retry or rollback is of
+    decision_note: str = text()  # the approver's (or requester's) note, beside the agent's reason
+    review: Review = vocabulary(Review, Review.NONE)  # an emergency change's retrospective review
+    reviewed_by: str = ""
+    reviewed_at: datetime | None = when(nullable=True)
+    review_note: str = text()
 
 
 class RunBase(SQLModel):

@@ -87,14 +87,16 @@ class RuleEngine:
         verify = rule.verify or runbook.verify
         if verify is None:
             raise ParamError(f"rule {rule.name!r} has no verification")
-        needs_approval = runbook.change_type is not ChangeType.STANDARD or rule.guards.approval == "required"
+        kind = runbook.change_type
+        if rule.guards.approval == "required":
+            kind = ChangeType.NORMAL  # a person decides first, even for an emergency runbook
         return Plan(
             rule=rule,
             runbook_name=rule.runbook,
             runbook=runbook,
             params=params,
             verify=verify,
-            change_type=ChangeType.NORMAL if needs_approval else ChangeType.STANDARD,
+            change_type=kind,
             trigger=trigger,
         )
 

@@ -6,7 +6,6 @@ to what the store can hold, statuses to their vocabulary.
 """
 
 import hmac
-import time
 from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,11 +19,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from agent.clock import Clock
 from agent.config.models import ROLE_RANK, AlertsConfig, ApiConfig, CircuitBreaker
-from agent.core.domain import ChangeStatus, IncidentStatus
+from agent.core.domain import ChangeKind, ChangeStatus, IncidentStatus
 from agent.core.events import Acknowledge, AlertsReceived
 from agent.core.incidents import can_become
 from agent.errors import InvalidTransition, NotFound
-from agent.shell import views
+from agent.shell import controls, views
 from agent.shell.bodies import Id, read_json, validate
 from agent.shell.envelope_api import add_envelope_routes
 from agent.shell.store import Store
@@ -166,9 +165,7 @@ def create_app(
             raise InvalidTransition(f"incident {incident_id} is {row.status}; it cannot be acknowledged")
         item = store.inbox.put(Acknowledge(incident_id, f"api:{actor}", note or "acknowledged"), clock.now())
         wake()
-        deadline = time.monotonic() + settle
-        while store.inbox.contains(item) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        controls.applied(store, item, settle)
         return views.incident_summary(store.incidents.get(incident_id))
 
     @app.post("/api/v1/alerts")
@@ -205,6 +202,28 @@ def create_app(
         change = store.changes.decide(change_id, False, f"api:{actor}", clock.now(), note)
         wake()
         return views.change_view(change)
+
+    def request(change_id: int, kind: ChangeKind, actor: str, note: str) -> JSONResponse:
+        """201 with the new change, 409 with why the agent refused, 202 when the leader has not answered
+        within `settle` seconds (it will)."""
+        made, refused = controls.request_change(
+            store, change_id, kind, f"api:{actor}", note, clock.now(), settle, wake
+        )
+        if made is not None:
+            return JSONResponse(views.change_view(made), status_code=201)
+        if refused:
+            return JSONResponse({"detail": refused}, status_code=409)
+        return JSONResponse(
+            {"detail": f"{kind} requested; the leader makes the change shortly"}, status_code=202
+        )
+
+    @app.post("/api/v1/changes/{change_id}/retry", status_code=201)
+    def retry(change_id: Id, actor: Writer, note: Note) -> JSONResponse:
+        return request(change_id, ChangeKind.RETRY, actor, note)
+
+    @app.post("/api/v1/changes/{change_id}/rollback", status_code=201)
+    def rollback(change_id: Id, actor: Writer, note: Note) -> JSONResponse:
+        return request(change_id, ChangeKind.ROLLBACK, actor, note)
 
     add_envelope_routes(
         app, store, clock, require, reader, wake, breaker or CircuitBreaker(), services, runbooks

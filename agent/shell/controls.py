@@ -1,20 +1,23 @@
-"""What on-call engineers do to the safety envelope (silence, expire, pause, resume) and what they see of
-it, shared by the CLI and the API so both validate and answer alike. The writes go to the store, which
-the leader reads on its next housekeeping tick; nothing here talks to the core."""
+"""What on-call engineers do besides approving: silence, expire, pause, resume, retry and roll back, and
+what they see of the envelope, shared by the CLI and the API so both validate and answer alike. The
+writes go to the store (silences and switches, read on the leader's next housekeeping tick; requests,
+through its inbox); nothing here talks to the core."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import time
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agent.config.models import CircuitBreaker
+from agent.core.domain import ChangeKind
 from agent.core.envelope import Matcher, Switch, breaker_open, paused
 from agent.durations import format_duration, parse_duration
 from agent.shell.store import Store
-from agent.shell.store.tables import SilenceRecord, SwitchRecord
+from agent.shell.store.tables import Change, SilenceRecord, SwitchRecord
 
 MAX_SILENCE = timedelta(days=90)  # longer than any maintenance; a forgotten silence must end
 
@@ -158,3 +161,43 @@ def automation_status(
             for r in store.switches.log(20)
         ],
     }
+
+
+def applied(store: Store, item: int, timeout: float) -> bool:
+    """Wait up to `timeout` seconds for the leader to apply inbox item `item` (a person's request is
+    answered with its effect when the leader is quick, and as accepted when it is not)."""
+    deadline = time.monotonic() + timeout
+    while store.inbox.contains(item):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def request_change(
+    store: Store,
+    origin_id: int,
+    kind: ChangeKind,
+    actor: str,
+    note: str,
+    now: datetime,
+    timeout: float,
+    wake: Callable[[], None] = lambda: None,
+) -> tuple[Change | None, str]:
+    """Ask for a retry or rollback of a change (NotFound, InvalidTransition when the store already says
+    no) and wait up to `timeout` seconds for the leader: (the new change, "") when it made one, (None,
+    why) when it refused, (None, "") when it has not answered yet."""
+    item = store.changes.request(origin_id, kind, actor, now, note)
+    wake()
+    if not applied(store, item, timeout):
+        return None, ""
+    made = store.changes.made_from(origin_id, now)
+    if made is not None:
+        return made, ""
+    incident_id = store.changes.get(origin_id).incident_id
+    refusals = [
+        e.reason
+        for e in store.incidents.timeline(incident_id)
+        if e.kind == "change_request_refused" and e.data.get("change_id") == origin_id and e.at >= now
+    ]
+    return None, refusals[-1] if refusals else "refused"

@@ -20,7 +20,7 @@ from pathlib import Path
 from agent.clock import Clock
 from agent.config import Config
 from agent.config.models import ParamValue
-from agent.core.domain import ChangeStatus
+from agent.core.domain import ChangeKind, ChangeStatus
 from agent.core.events import ChangeProgress
 from agent.core.params import render
 from agent.shell.metrics import AgentMetrics
@@ -131,13 +131,15 @@ class Executor:
         change = self.store.changes.get(change_id)
         playbook = Path(change.playbook)
 
+        restoring = change.kind == ChangeKind.ROLLBACK  # puts back what a change did: it fixes nothing
+
         def started(run_id: int) -> ChangeProgress:
             return self._progress(
                 change,
                 "remediation_started",
                 f"runbook {change.runbook} ({playbook.name}) started, run #{run_id}",
                 C.RUNNING,
-                "started",
+                "" if restoring else "started",
                 f"change #{change.id}: runbook {change.runbook} started",
                 {"run_id": run_id},
             )
@@ -150,6 +152,9 @@ class Executor:
         outcome = self._run(change, "remediation", playbook, run_id, C.RUNNING)
         if not outcome.ok:
             self._finish_failed(change, _describe_failure(change.runbook, outcome))
+            return
+        if restoring:
+            self._finish_rollback(change)
             return
         checking = f"checking `{change.verify_promql}` for up to {change.verify_deadline_s:g}s"
         self.store.changes.transition(
@@ -190,6 +195,23 @@ class Executor:
         )
         self.metrics.changes.labels(outcome=C.SUCCEEDED.value).inc()
         log.info("change #%d: verification passed: %s", change.id, result.detail)
+
+    def _finish_rollback(self, change: Change) -> None:
+        """A requested rollback's playbook succeeded: that is its outcome (there is nothing to verify,
+        and the incident is not moved: undoing a change does not fix what it was for)."""
+        at = self.clock.now()
+        done = f"rollback playbook of change #{change.origin_id} succeeded"
+        self.store.changes.transition(
+            change.number,
+            [C.RUNNING],
+            C.SUCCEEDED,
+            fence=self.fence,
+            progress=self._progress(change, "rollback_finished", done, C.SUCCEEDED, at=at),
+            finished_at=at,
+            outcome=done,
+        )
+        self.metrics.changes.labels(outcome=C.SUCCEEDED.value).inc()
+        log.info("change #%d: %s", change.id, done)
 
     def _run(
         self, change: Change, kind: str, playbook: Path, run_id: int, status: ChangeStatus

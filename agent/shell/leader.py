@@ -189,11 +189,11 @@ class Leader:
             if new.id is None:
                 log.warning(
                     "incident #%s: the store refused a second open change for rule %s",
-                    new.incident.id,
+                    new.incident_id,
                     new.record.rule,
                 )
                 continue
-            log.info("change #%d created for incident #%s: %s", new.id, new.incident.id, new.note)
+            log.info("change #%d created for incident #%s: %s", new.id, new.incident_id, new.note)
             m.changes.labels(outcome=new.status.value).inc()
             if new.status.value == "approved":
                 self.executor.submit(new.id)

@@ -281,3 +281,47 @@ def test_every_switch_scope_is_one_row_per_kind_however_long_the_log(tmp_path: P
         current = store.switches.current()
         assert [(s.kind, s.reason) for s in current] == [("pause", "#28"), ("resume", "#29")]
         assert len(store.switches.log(100)) == 30
+
+
+# ---------------------------------------------------------------- retry and rollback requests
+
+
+def test_retry_and_rollback_requests_are_checked_before_they_reach_the_leader(
+    client: tuple[TestClient, Store, list[int]],
+) -> None:
+    c, store, woken = client
+    save_incidents(store, incident_state(1))
+    running = add_change(store, 1, ChangeStatus.RUNNING)
+    failed = add_change(store, 1, ChangeStatus.FAILED, rule="other", finished_at=T0)
+    assert call(c, "POST", f"/api/v1/changes/{failed}/retry").status_code == 401
+    assert call(c, "POST", f"/api/v1/changes/{failed}/retry", "viewer").status_code == 403
+    assert call(c, "POST", "/api/v1/changes/999/retry", "operator").status_code == 404
+    r = call(c, "POST", f"/api/v1/changes/{running}/retry", "operator")
+    assert r.status_code == 409 and "wait until it has finished" in r.json()["detail"]
+    r = call(c, "POST", f"/api/v1/changes/{failed}/rollback", "operator")
+    assert r.status_code == 409 and "no rollback playbook" in r.json()["detail"]
+    assert store.inbox.pending() == []
+    # no leader here to apply it: accepted, in the inbox with the change as the store had it
+    r = call(c, "POST", f"/api/v1/changes/{failed}/retry", "operator", json={"note": "again"})
+    assert r.status_code == 202, r.text
+    [item] = store.inbox.pending()
+    assert (item.kind, item.actor, item.payload["origin_id"], item.payload["note"]) == (
+        "change_requested",
+        "api:oncall",
+        failed,
+        "again",
+    )
+    assert item.payload["origin"]["status"] == "failed" and woken
+
+
+def test_cli_retry_says_when_no_agent_answered(config: Path) -> None:
+    store = Store.open(f"sqlite:///{config.parent / 'aiops.db'}")
+    try:
+        save_incidents(store, incident_state(1))
+        failed = add_change(store, 1, ChangeStatus.FAILED, finished_at=T0)
+    finally:
+        store.close()
+    done = aiops("changes", "retry", str(failed), "--wait", "0", "-c", config, env=ALICE)
+    assert done.exit_code == 0, done.stderr
+    assert f"retry of change #{failed} requested: no agent answered within 0s" in done.stdout
+    assert aiops("changes", "rollback", str(failed), "-c", config).exit_code == 1

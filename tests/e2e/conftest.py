@@ -131,13 +131,17 @@ def kill_tree(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(10)
 
 
-def catalog_with(directory: Path, name: str, tasks: str, timeout: str = "10m") -> Path:
-    """The shipped catalog plus runbook `name`: a standard change whose playbook runs `tasks` (YAML)."""
+def catalog_with(
+    directory: Path, name: str, tasks: str, timeout: str = "10m", rollback: str | None = None
+) -> Path:
+    """The shipped catalog plus runbook `name`: a standard change whose playbook runs `tasks` (YAML),
+    and whose rollback playbook runs `rollback` when given."""
     catalog = yaml.safe_load((ROOT / "runbooks" / "catalog.yaml").read_text())
     for spec in catalog["runbooks"].values():
         spec["playbook"] = str(ROOT / "runbooks" / spec["playbook"])
+    head = "- hosts: all\n  gather_facts: false\n  tasks:\n"
     playbook = directory / f"{name}.yml"
-    playbook.write_text("- hosts: all\n  gather_facts: false\n  tasks:\n" + tasks)
+    playbook.write_text(head + tasks)
     catalog["runbooks"][name] = {
         "playbook": str(playbook),
         "change_type": "standard",
@@ -145,6 +149,9 @@ def catalog_with(directory: Path, name: str, tasks: str, timeout: str = "10m") -
         "timeout": timeout,
         "params": {"url": {"type": "string"}},
     }
+    if rollback is not None:
+        (directory / f"{name}_rollback.yml").write_text(head + rollback)
+        catalog["runbooks"][name]["rollback"] = str(directory / f"{name}_rollback.yml")
     path = directory / "catalog.yaml"
     path.write_text(yaml.safe_dump(catalog, sort_keys=False))
     return path

@@ -14,14 +14,15 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, update
 from sqlmodel import Session, col, select
 
-from agent.core.domain import ChangeStatus, RunStatus
-from agent.core.events import ChangeDecided, ChangeProgress
+from agent.core.domain import ChangeKind, ChangeStatus, Review, RunStatus
+from agent.core.events import ChangeDecided, ChangeProgress, ChangeRequested
 from agent.core.ledger import FAILED
+from agent.core.records import ChangeBase
 from agent.errors import InvalidTransition, NotFound
-from agent.shell.store import inbox
+from agent.shell.store import inbox, journal
 from agent.shell.store.engine import writing
 from agent.shell.store.fence import Fence
-from agent.shell.store.tables import AuditEntry, Change, IncidentEvent, RunbookEvent, RunbookRun
+from agent.shell.store.tables import Change, RunbookEvent, RunbookRun
 
 _FINISHED_RUN = [RunStatus.RUNNING.value]
 
@@ -157,45 +158,93 @@ class ChangeRepo:
     def decide(self, change_id: int, approve: bool, actor: str, at: datetime, note: str = "") -> Change:
         """A person's approval or rejection of a change waiting for one: the decision, its timeline entry,
         its audit line and the leader's inbox event, in one transaction. The approver's note is kept
-        beside the original reason (which the agent wrote), never instead of it."""
-        to = ChangeStatus.APPROVED if approve else ChangeStatus.REJECTED
-        verb = "approved" if approve else "rejected"
+        beside the original reason (which the agent wrote), never instead of it. An emergency change
+        that ran awaiting its retrospective review gets that review instead."""
         with writing(self.engine) as conn:
             current = conn.execute(
-                select(col(Change.incident_id), col(Change.status)).where(col(Change.id) == change_id)
+                select(col(Change.incident_id), col(Change.review)).where(col(Change.id) == change_id)
             ).first()
             if current is None:
                 raise NotFound(f"no change {change_id}")
-            fields: dict[str, Any] = {"decided_at": at, "decided_by": actor}
-            if not _move(conn, change_id, [ChangeStatus.AWAITING_APPROVAL], to, fields):
-                status = conn.execute(
-                    select(col(Change.status)).where(col(Change.id) == change_id)
-                ).scalar_one()
-                raise InvalidTransition(
-                    f"change {change_id} is {status}; only changes awaiting approval can be {verb}"
-                )
-            reason = f"change #{change_id} {verb} by {actor}" + (f": {note}" if note else "")
-            conn.execute(
-                insert(IncidentEvent).values(
-                    incident_id=current[0],
-                    at=at,
-                    kind=f"change_{verb}",
-                    actor=actor,
-                    reason=reason,
-                    data={"change_id": change_id, "note": note},
-                )
-            )
-            conn.execute(
-                insert(AuditEntry).values(
-                    at=at,
-                    actor=actor,
-                    action="change.approve" if approve else "change.reject",
-                    target=f"change:{change_id}",
-                    details={"note": note},
-                )
-            )
-            inbox.put(conn, ChangeDecided(change_id, approve, actor), at)
+            if current[1] == Review.PENDING:
+                _review(conn, change_id, current[0], approve, actor, at, note)
+            else:
+                _decide(conn, change_id, current[0], approve, actor, at, note)
         return self.get(change_id)
+
+    def request(self, origin_id: int, kind: ChangeKind, actor: str, at: datetime, note: str = "") -> int:
+        """A person asks to retry or roll back change `origin_id`: checked against what the store knows
+        now (NotFound, InvalidTransition), then put in the leader's inbox with the change as it stands;
+        the core makes the new change (or says in the timeline why not). Returns the inbox item."""
+        origin = self.get(origin_id)
+        status = ChangeStatus(origin.status)
+        if not status.final:
+            raise InvalidTransition(f"change {origin_id} is {status}; wait until it has finished")
+        if kind is ChangeKind.ROLLBACK:
+            if status not in (ChangeStatus.SUCCEEDED, ChangeStatus.FAILED):
+                raise InvalidTransition(
+                    f"change {origin_id} is {status}; only a change that ran can be rolled back"
+                )
+            if not origin.rollback_playbook:
+                raise InvalidTransition(f"runbook {origin.runbook} has no rollback playbook in the catalog")
+            if origin.kind == ChangeKind.ROLLBACK:
+                raise InvalidTransition(
+                    f"change {origin_id} is a rollback; retry the change it rolled back instead"
+                )
+        record = ChangeBase.model_validate(origin.model_dump())
+        with writing(self.engine) as conn:
+            return inbox.put(conn, ChangeRequested(kind, origin_id, record, actor, note), at)
+
+    def made_from(self, origin_id: int, since: datetime) -> Change | None:
+        """The newest change made since `since` as a retry or rollback of `origin_id`."""
+        with Session(self.engine) as s:
+            q = (
+                select(Change)
+                .where(col(Change.origin_id) == origin_id, col(Change.created_at) >= since)
+                .order_by(col(Change.id).desc())
+            )
+            return s.exec(q).first()
+
+
+def _decide(
+    conn: Connection, change_id: int, incident_id: int, approve: bool, actor: str, at: datetime, note: str
+) -> None:
+    to = ChangeStatus.APPROVED if approve else ChangeStatus.REJECTED
+    verb = "approved" if approve else "rejected"
+    fields: dict[str, Any] = {"decided_at": at, "decided_by": actor, "decision_note": note}
+    if not _move(conn, change_id, [ChangeStatus.AWAITING_APPROVAL], to, fields):
+        status = conn.execute(select(col(Change.status)).where(col(Change.id) == change_id)).scalar_one()
+        raise InvalidTransition(
+            f"change {change_id} is {status}; only changes awaiting approval can be {verb}"
+        )
+    reason = f"change #{change_id} {verb} by {actor}" + (f": {note}" if note else "")
+    journal.timeline(
+        conn, incident_id, at, f"change_{verb}", actor, reason, {"change_id": change_id, "note": note}
+    )
+    action = "change.approve" if approve else "change.reject"
+    journal.audit(conn, at, actor, action, f"change:{change_id}", {"note": note})
+    inbox.put(conn, ChangeDecided(change_id, approve, actor), at)
+
+
+def _review(
+    conn: Connection, change_id: int, incident_id: int, approve: bool, actor: str, at: datetime, note: str
+) -> None:
+    """The retrospective review of an emergency change (which ran before anyone approved it)."""
+    review = Review.APPROVED if approve else Review.REJECTED
+    done = conn.execute(
+        update(Change)
+        .where(col(Change.id) == change_id, col(Change.review) == Review.PENDING.value)
+        .values(review=review.value, reviewed_by=actor, reviewed_at=at, review_note=note)
+    ).rowcount
+    if not done:
+        raise InvalidTransition(f"change {change_id} has already been reviewed")
+    reason = f"emergency change #{change_id} {review.value} in retrospective review by {actor}" + (
+        f": {note}" if note else ""
+    )
+    journal.timeline(
+        conn, incident_id, at, "change_reviewed", actor, reason, {"change_id": change_id, "note": note}
+    )
+    journal.audit(conn, at, actor, f"change.review.{review.value}", f"change:{change_id}", {"note": note})
 
 
 def _move(

@@ -146,7 +146,7 @@ class Committer:
         return result
 
     def _create_change(self, conn: Connection, new: NewChange) -> int | None:
-        new.record.incident_id = new.incident.id or 0
+        new.record.incident_id = new.incident_id or 0
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         stmt = (
             dialect.insert(Change)

@@ -83,6 +83,17 @@ def _v5_safety_envelope(conn: Connection) -> None:
         SQLModel.metadata.tables[name].create(conn, checkfirst=True)
     conn.execute(text("ALTER TABLE signals ADD COLUMN muted VARCHAR NOT NULL DEFAULT ''"))
     conn.execute(text("ALTER TABLE incidents ADD COLUMN flapping BOOLEAN NOT NULL DEFAULT FALSE"))
+    for column in (
+        "kind VARCHAR NOT NULL DEFAULT 'remediation'",
+        "origin_id INTEGER",
+        "decision_note TEXT NOT NULL DEFAULT ''",
+        "review VARCHAR NOT NULL DEFAULT ''",
+        "reviewed_by VARCHAR NOT NULL DEFAULT ''",
+        "reviewed_at TIMESTAMP",
+        "review_note TEXT NOT NULL DEFAULT ''",
+    ):
+        conn.execute(text(f"ALTER TABLE changes ADD COLUMN {column}"))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_changes_origin_id ON changes (origin_id)"))
 
 
 MIGRATIONS: list[Callable[[Connection], None]] = [

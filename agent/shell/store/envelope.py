@@ -6,21 +6,15 @@ from __future__ import annotations
 import builtins
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, update
+from sqlalchemy import Engine, func, insert, update
 from sqlmodel import Session, col, select
 
 from agent.core.envelope import Matcher, Silence, Switch
 from agent.errors import InvalidTransition, NotFound
+from agent.shell.store import journal
 from agent.shell.store.engine import writing
-from agent.shell.store.tables import AuditEntry, SilenceRecord, SwitchRecord
-
-
-def _audit(
-    conn: Connection, at: datetime, actor: str, action: str, target: str, details: dict[str, Any]
-) -> None:
-    conn.execute(insert(AuditEntry).values(at=at, actor=actor, action=action, target=target, details=details))
+from agent.shell.store.tables import SilenceRecord, SwitchRecord
 
 
 def silence(row: SilenceRecord) -> Silence:
@@ -69,7 +63,7 @@ class SilenceRepo:
                 "ends_at": ends_at.isoformat(),
                 "comment": comment,
             }
-            _audit(conn, now, actor, "silence.add", f"silence:{sid}", details)
+            journal.audit(conn, now, actor, "silence.add", f"silence:{sid}", details)
         return self.get(sid)
 
     def get(self, silence_id: int) -> SilenceRecord:
@@ -104,7 +98,7 @@ class SilenceRepo:
             if not done:
                 self.get(silence_id)  # NotFound for an unknown id
                 raise InvalidTransition(f"silence {silence_id} has already ended")
-            _audit(conn, now, actor, "silence.expire", f"silence:{silence_id}", {})
+            journal.audit(conn, now, actor, "silence.expire", f"silence:{silence_id}", {})
         return self.get(silence_id)
 
 
@@ -129,7 +123,7 @@ class SwitchRepo:
                 )
                 .returning(col(SwitchRecord.id))
             ).scalar_one()
-            _audit(conn, switch.at, switch.actor, action, target, details)
+            journal.audit(conn, switch.at, switch.actor, action, target, details)
         with Session(self.engine) as s:
             row = s.get(SwitchRecord, sid)
             assert row is not None

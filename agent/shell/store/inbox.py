@@ -16,13 +16,21 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, insert, select
 from sqlmodel import col
 
-from agent.core.domain import ChangeStatus
-from agent.core.events import Acknowledge, AlertsReceived, ChangeDecided, ChangeProgress, Event
+from agent.core.domain import ChangeKind, ChangeStatus
+from agent.core.events import (
+    Acknowledge,
+    AlertsReceived,
+    ChangeDecided,
+    ChangeProgress,
+    ChangeRequested,
+    Event,
+)
+from agent.core.records import ChangeBase
 from agent.shell.store.engine import writing
 from agent.shell.store.tables import InboxItem
 from integrations.alertmanager import ExternalAlert
 
-InboxEvent = AlertsReceived | Acknowledge | ChangeDecided | ChangeProgress
+InboxEvent = AlertsReceived | Acknowledge | ChangeDecided | ChangeProgress | ChangeRequested
 
 
 def _alert(a: ExternalAlert) -> dict[str, Any]:
@@ -57,6 +65,15 @@ def encode(event: InboxEvent) -> tuple[str, str, dict[str, Any]]:
         return "acknowledge", event.actor, {"incident_id": event.incident_id, "note": event.note}
     if isinstance(event, ChangeDecided):
         return "change_decided", event.actor, {"change_id": event.change_id, "approved": event.approved}
+    if isinstance(event, ChangeRequested):
+        origin = event.origin.model_dump(mode="json")
+        payload = {
+            "kind": event.kind.value,
+            "origin_id": event.origin_id,
+            "origin": origin,
+            "note": event.note,
+        }
+        return "change_requested", event.actor, payload
     return (
         "change_progress",
         "agent",
@@ -79,6 +96,14 @@ _DECODERS: dict[str, Callable[[InboxItem], Event]] = {
     "acknowledge": lambda r: Acknowledge(r.payload["incident_id"], r.actor, r.payload["note"], inbox_id=r.id),
     "change_decided": lambda r: ChangeDecided(
         r.payload["change_id"], r.payload["approved"], r.actor, inbox_id=r.id
+    ),
+    "change_requested": lambda r: ChangeRequested(
+        ChangeKind(r.payload["kind"]),
+        r.payload["origin_id"],
+        ChangeBase.model_validate(r.payload["origin"]),
+        r.actor,
+        r.payload["note"],
+        inbox_id=r.id,
     ),
     "change_progress": lambda r: ChangeProgress(
         change_id=r.payload["change_id"],
