@@ -30,9 +30,10 @@ from agent.core.events import (
     MetricsPolled,
     Tick,
 )
-from agent.core.incidents import Entry, IncidentState, SignalState
+from agent.core.incidents import Entry, IncidentState
 from agent.core.ledger import ChangeLedger, Tracked
 from agent.core.logs import LogStream
+from agent.core.notifications import event_of, incident_payload
 from agent.core.params import ParamError
 from agent.core.priority import PriorityPolicy
 from agent.core.problems import Recurrence
@@ -45,7 +46,6 @@ AGENT = Actor.AGENT.value
 SERIES_IDLE = timedelta(hours=1)
 _OPEN_OR_ACKED = (IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED)
 _NEVER = datetime.max.replace(tzinfo=UTC)
-_NOTIFY = {"escalated": "escalation", "sla_breach": "sla_breach", "opened": "incident_opened"}
 
 
 @dataclass
@@ -239,7 +239,7 @@ class Core:
             elif inc.status in _OPEN_OR_ACKED and inc.id is not None:
                 self._consider(inc, now, out)
         for entry in out.timeline:
-            event = _NOTIFY.get(entry.kind)
+            event = event_of(entry)
             if event is not None and isinstance(entry.incident, IncidentState):
                 out.notifications.append(Notification(event, _incident_payload(entry.incident, entry)))
 
@@ -386,27 +386,4 @@ _HANDLERS: dict[type, Callable[[Core, Any, datetime, Decisions], None]] = {
 
 
 def _incident_payload(inc: IncidentState, entry: Entry) -> Callable[[], dict[str, Any]]:
-    def render() -> dict[str, Any]:
-        return {
-            "incident_id": inc.id,
-            "title": inc.title,
-            "service": inc.service,
-            "priority": inc.priority.value,
-            "status": inc.status.value,
-            "reason": entry.text(),
-            "at": entry.at.isoformat(),
-            "opened_at": inc.opened_at.isoformat(),
-            "signals": [_signal_payload(s) for s in inc.signals.values()],
-        }
-
-    return render
-
-
-def _signal_payload(s: SignalState) -> dict[str, Any]:
-    return {
-        "name": s.name,
-        "labels": dict(s.labels),
-        "value": s.last_value,
-        "expected": s.last_expected,
-        "score": s.peak_score,
-    }
+    return lambda: incident_payload(inc, entry.at, entry.text())
