@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ from integrations.errors import QueryRejected, SourceUnavailable
 from integrations.redaction import redact_url
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+_URL_IN_ERROR = re.compile(r"(with url: )\S+")
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,10 @@ def send_with_retries(
             if resp.status_code < 400:
                 return resp
             if resp.status_code not in RETRY_STATUS:
-                raise QueryRejected(f"{peer} refused the query (HTTP {resp.status_code}): {error_text(resp)}")
+                raise QueryRejected(
+                    f"{peer} at {redact_url(url)} refused the request (HTTP {resp.status_code}): "
+                    f"{error_text(resp)}"
+                )
             problem = f"HTTP {resp.status_code}"
         if attempt == attempts:
             raise SourceUnavailable(
@@ -137,7 +142,9 @@ def error_text(resp: requests.Response) -> str:
 
 
 def _short(e: Exception) -> str:
+    """The gist of a transport error, without the path requests quotes ("with url: /..."): a
+    webhook's path is its credential, and errors end up in logs and the store."""
     text = str(e)
     if "Connection refused" in text:
         return "connection refused"
-    return text[:200]
+    return _URL_IN_ERROR.sub(r"\1…", text)[:200]

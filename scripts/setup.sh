@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install what aiops-agent needs on Debian/Ubuntu: missing system packages, a .venv, the package itself.
 #   scripts/setup.sh          runtime (prometheus for the demo)
-#   scripts/setup.sh --dev    also test dependencies (postgresql server, journal tools, chromium for the
-#                             UI test, pytest, ruff, playwright, ...)
+#   scripts/setup.sh --dev    also test dependencies (postgresql server, alertmanager, journal tools,
+#                             chromium for the UI test, pytest, ruff, playwright, ...)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LC_ALL=C.UTF-8 LANG=C.UTF-8
@@ -22,6 +22,7 @@ have prometheus || [ -x /usr/bin/prometheus ] || packages+=(prometheus)
 "$python" -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3-venv)
 if [ "$dev" = 1 ]; then
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql)
+    [ -x /usr/bin/prometheus-alertmanager ] || packages+=(prometheus-alertmanager)
     [ -x /lib/systemd/systemd-journal-remote ] || packages+=(systemd-journal-remote)
     [ -x /usr/bin/chromium ] || packages+=(chromium)
 fi

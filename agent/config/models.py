@@ -18,12 +18,15 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from agent.core.domain import ChangeType, Level, Priority, Severity
 from agent.durations import parse_duration
+from integrations.notify.alertmanager import OWN_LABELS as ALERT_OWN_LABELS
+from integrations.notify.pagerduty import EVENTS_URL as PAGERDUTY_EVENTS_URL
 from integrations.redaction import redact_url
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -232,6 +235,14 @@ class ApiConfig(Model):
     read_requires_token: bool = False
     max_body: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     max_alerts_per_request: int = Field(default=1000, ge=1, le=100_000)
+    external_url: str = ""  # where people reach the API and UI; notifications link there
+
+    @field_validator("external_url")
+    @classmethod
+    def _external(cls, v: str) -> str:
+        if v and not re.match(r"^https?://[^\s/]+[^\s<>|]*$", v):
+            raise ValueError(f"must be an http(s) URL, got {redact_url(v)!r}")
+        return v.rstrip("/")
 
     @field_validator("listen")
     @classmethod
@@ -242,15 +253,110 @@ class ApiConfig(Model):
         return v
 
 
+NotifyEvent = Literal[
+    "escalation",
+    "sla_breach",
+    "remediation",
+    "incident_opened",
+    "incident_reopened",
+    "incident_acknowledged",
+    "incident_resolved",
+]
+_FOLLOW_UPS: list[NotifyEvent] = ["incident_acknowledged", "incident_resolved"]
+DEFAULT_EVENTS: dict[str, list[NotifyEvent]] = {
+    "webhook": ["escalation", "sla_breach"],
+    "slack": ["escalation", "sla_breach", "remediation", *_FOLLOW_UPS],
+    "pagerduty": ["escalation", "sla_breach", *_FOLLOW_UPS],
+    "alertmanager": ["incident_opened", "incident_reopened", "escalation", "sla_breach", *_FOLLOW_UPS],
+}
+_LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 class NotificationSink(Model):
+    """Where notifications go. `type` picks the receiver: a generic JSON `webhook`, a `slack` incoming
+    webhook, `pagerduty` (Events API v2, PagerDuty's endpoint unless `url` says otherwise) or
+    `alertmanager` (`url` is its base URL). `events` defaults per type; each type's own settings
+    (`routing_key`, `labels`, `resend`) are refused on the others."""
+
     name: Name
-    type: Literal["webhook"] = "webhook"
-    url: SecretStr
-    events: list[Literal["escalation", "sla_breach", "remediation", "incident_opened"]] = [
-        "escalation",
-        "sla_breach",
-    ]
+    type: Literal["webhook", "slack", "pagerduty", "alertmanager"] = "webhook"
+    url: SecretStr = Field(default=None, validate_default=True)
+    events: list[NotifyEvent] = Field(default=None, validate_default=True)
     timeout: Duration = timedelta(seconds=5)
+    routing_key: SecretStr | None = None  # pagerduty: the integration's key
+    labels: dict[str, str] = {}  # alertmanager: static labels on every alert, for routing
+    resend: Duration = timedelta(minutes=1)  # alertmanager: how often active incidents are posted again
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _url_default(cls, v: Any, info: ValidationInfo) -> Any:
+        if v is None and info.data.get("type") == "pagerduty":
+            return PAGERDUTY_EVENTS_URL
+        if v is None:
+            raise ValueError(f"a {info.data.get('type', 'webhook')} sink needs a url")
+        return v
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: SecretStr) -> SecretStr:
+        if not re.match(r"^https?://[^\s/]+", v.get_secret_value()):
+            raise ValueError("must be an http(s) URL")
+        return v
+
+    @field_validator("events", mode="before")
+    @classmethod
+    def _default_events(cls, v: Any, info: ValidationInfo) -> Any:
+        return DEFAULT_EVENTS.get(info.data.get("type", ""), []) if v is None else v
+
+    @field_validator("events")
+    @classmethod
+    def _incident_events(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        kind = info.data.get("type")
+        if kind in ("pagerduty", "alertmanager") and "remediation" in v:
+            raise ValueError(f"{kind} sinks take incident events only; remove remediation")
+        return v
+
+    @field_validator("routing_key")
+    @classmethod
+    def _pagerduty_key(cls, v: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        _only_for(info, "pagerduty")
+        if v is not None and len(v.get_secret_value()) < 16:
+            raise ValueError("routing_key must be at least 16 characters (PagerDuty's are 32)")
+        return v
+
+    @field_validator("labels")
+    @classmethod
+    def _alert_labels(cls, v: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        _only_for(info, "alertmanager")
+        for name, value in v.items():
+            if not _LABEL_NAME.match(name):
+                raise ValueError(f"label name {name!r} must match [A-Za-z_][A-Za-z0-9_]*")
+            if name in ALERT_OWN_LABELS:
+                raise ValueError(f"label {name!r} is set by the agent; choose another name")
+            if not value:
+                raise ValueError(f"label {name!r} needs a value (Alertmanager drops empty labels)")
+        return v
+
+    @field_validator("resend")
+    @classmethod
+    def _alertmanager_resend(cls, v: timedelta, info: ValidationInfo) -> timedelta:
+        _only_for(info, "alertmanager")
+        if v < timedelta(seconds=1):
+            raise ValueError("resend must be at least 1s")
+        return v
+
+    @model_validator(mode="after")
+    def _pagerduty_needs_key(self) -> NotificationSink:
+        if self.type == "pagerduty" and self.routing_key is None:
+            raise ValueError("a pagerduty sink needs routing_key (the integration key of its service)")
+        return self
+
+
+def _only_for(info: ValidationInfo, kind: str) -> None:
+    """Refuse a setting given for a sink of another type (an unknown type is reported on its own)."""
+    given = info.data.get("type")
+    if given is not None and given != kind:
+        raise ValueError(f"only {kind} sinks take {info.field_name}")
 
 
 class LogDetection(Model):

@@ -18,10 +18,14 @@ def secrets_of(config: Config) -> list[str]:
     out += url_secrets(a.prometheus.url) + url_secrets(a.store.url)
     for sink in a.notifications:
         url = sink.url.get_secret_value()
-        out += [url, *url_secrets(url)]
-        path = urlsplit(url).path
-        if len(path) >= WEBHOOK_PATH_MIN:
-            out.append(path)
+        out += url_secrets(url)
+        if sink.type in ("webhook", "slack"):  # the URL of a webhook is its credential
+            out.append(url)
+            path = urlsplit(url).path
+            if len(path) >= WEBHOOK_PATH_MIN:
+                out.append(path)
+        if sink.routing_key is not None:
+            out.append(sink.routing_key.get_secret_value())
     for source in a.log_sources:
         out += url_secrets(source.url or "")
     for runbook in config.catalog.runbooks.values():

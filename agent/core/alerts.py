@@ -2,7 +2,9 @@
 
 An alert's identity is its label set, as in Alertmanager; its service is the catalog service its
 `service` label names, else the one whose selectors match its labels. Urgency comes from the
-`severity` label. A resolved alert is positive evidence that its signal is over.
+`severity` label. A resolved alert is positive evidence that its signal is over. The agent's own
+incidents, posted to Alertmanager by its sink, are not signals: a route that sends every alert back
+to the agent would otherwise open an incident about each incident, without end.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from agent.core.domain import Severity, Signal, SignalClear, fingerprint
 from agent.core.topology import UNMAPPED, ServiceMap
 from integrations.alertmanager import ExternalAlert
+from integrations.notify.alertmanager import INCIDENT_LABEL
 
 SOURCE = "alertmanager"
 _SEVERITY = {
@@ -43,6 +46,8 @@ def to_signals(
     signals: list[Signal] = []
     clears: list[SignalClear] = []
     for a in alerts:
+        if INCIDENT_LABEL in a.labels:
+            continue
         fp = fingerprint(a.name, a.labels)
         if a.status == "resolved":
             clears.append(SignalClear(fp, a.ends_at or a.starts_at))

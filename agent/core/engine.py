@@ -37,6 +37,7 @@ from agent.core.holds import NEVER, Holds
 from agent.core.incidents import Entry, IncidentState, SignalState
 from agent.core.ledger import FAILED, ChangeLedger, Tracked
 from agent.core.logs import LogStream
+from agent.core.notifications import event_of, incident_payload
 from agent.core.params import ParamError
 from agent.core.priority import PriorityPolicy
 from agent.core.problems import Recurrence
@@ -49,12 +50,6 @@ from agent.errors import InvalidTransition
 AGENT = Actor.AGENT.value
 SERIES_IDLE = timedelta(hours=1)
 _OPEN_OR_ACKED = (IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED)
-_NOTIFY = {
-    "escalated": "escalation",
-    "circuit_breaker_opened": "escalation",
-    "sla_breach": "sla_breach",
-    "opened": "incident_opened",
-}
 
 
 @dataclass
@@ -392,7 +387,7 @@ class Core:
             elif inc.status in _OPEN_OR_ACKED and inc.id is not None:
                 self._consider(inc, now, out)
         for entry in out.timeline:
-            event = _NOTIFY.get(entry.kind)
+            event = event_of(entry)
             if event is not None and isinstance(entry.incident, IncidentState) and not _muted(entry.incident):
                 out.notifications.append(Notification(event, _incident_payload(entry.incident, entry)))
 
@@ -650,27 +645,4 @@ def _muted(inc: IncidentState) -> bool:
 
 
 def _incident_payload(inc: IncidentState, entry: Entry) -> Callable[[], dict[str, Any]]:
-    def render() -> dict[str, Any]:
-        return {
-            "incident_id": inc.id,
-            "title": inc.title,
-            "service": inc.service,
-            "priority": inc.priority.value,
-            "status": inc.status.value,
-            "reason": entry.text(),
-            "at": entry.at.isoformat(),
-            "opened_at": inc.opened_at.isoformat(),
-            "signals": [_signal_payload(s) for s in inc.signals.values()],
-        }
-
-    return render
-
-
-def _signal_payload(s: SignalState) -> dict[str, Any]:
-    return {
-        "name": s.name,
-        "labels": dict(s.labels),
-        "value": s.last_value,
-        "expected": s.last_expected,
-        "score": s.peak_score,
-    }
+    return lambda: incident_payload(inc, entry.at, entry.text())

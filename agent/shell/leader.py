@@ -72,7 +72,12 @@ class Leader:
             self.runtime.wake,
         )
         self.notifier = Notifier(
-            build_sinks(a.notifications), self.store.outbox, fence, self.clock, self.metrics
+            build_sinks(a.notifications, a.api.external_url),
+            self.store.outbox,
+            fence,
+            self.clock,
+            self.metrics,
+            incidents=self.store.incidents.working_set,
         )
         reader = Reader(app.health, self.metrics, self.clock)
         try:

@@ -296,6 +296,15 @@ def test_label_values_stay_data() -> None:
     json.dumps(dict(sig.labels))
 
 
+def test_the_agents_own_incident_alerts_are_not_signals() -> None:
+    """Alertmanager may route the alerts the agent's sink posted back to the agent: no incident about
+    an incident, firing or resolved."""
+    services = ServiceMap(ServicesFile(services=[]))
+    own = external(aiops_incident="7", service="web")
+    resolved = ExternalAlert("A", "resolved", dict(own.labels), {}, T0, T0, "")
+    assert to_signals([own, resolved], services) == ([], [])
+
+
 # ---------------------------------------------------------------- identity of a label set
 
 # Label sets that a separator-joined identity text (name, NUL, key, \x01, value, ...) cannot tell apart.

@@ -497,3 +497,66 @@ def test_request_limits_are_validated(cfg: ConfigDir, old: str, new: str, field:
     issue = only(cfg.issues())
     assert issue.field == field
     assert message in issue.message
+
+
+# ---------------------------------------------------------------- notification sinks
+
+SINKS_YAML = """\
+notifications:
+  - name: chat
+    type: slack
+    url: https://hooks.slack.example/services/T0/B0/x
+  - name: pager
+    type: pagerduty
+    routing_key: 0123456789abcdef0123456789abcdef
+  - name: am
+    type: alertmanager
+    url: http://alertmanager:9093
+    labels: {team: web}
+    resend: 30s
+"""
+
+
+def test_each_sink_type_takes_its_own_settings_and_default_events(cfg: ConfigDir) -> None:
+    cfg.edit(cfg.agent, "notifications: []", SINKS_YAML)
+    chat, pager, am = cfg.load().agent.notifications
+    assert chat.events == [
+        "escalation",
+        "sla_breach",
+        "remediation",
+        "incident_acknowledged",
+        "incident_resolved",
+    ]
+    assert pager.url.get_secret_value() == "https://events.pagerduty.com/v2/enqueue"
+    assert pager.events == ["escalation", "sla_breach", "incident_acknowledged", "incident_resolved"]
+    assert (am.labels, am.resend) == ({"team": "web"}, timedelta(seconds=30))
+    assert "incident_opened" in am.events and "remediation" not in am.events
+
+
+def test_sink_settings_are_checked_against_the_sink_type(cfg: ConfigDir) -> None:
+    cfg.edit(
+        cfg.agent,
+        "notifications: []",
+        "notifications:\n"
+        "  - name: pager\n"
+        "    type: pagerduty\n"
+        "  - name: hook\n"
+        "    url: https://hooks.example/x\n"
+        "    routing_key: 0123456789abcdef0123456789abcdef\n"
+        "  - name: am\n"
+        "    type: alertmanager\n"
+        "    url: http://alertmanager:9093\n"
+        "    events: [remediation]\n"
+        "    labels: {severity: page}\n"
+        "  - name: bare\n"
+        "    type: slack\n",
+    )
+    issues = cfg.issues()
+    assert "a pagerduty sink needs routing_key" in find(issues, "notifications[0]").message
+    key = find(issues, "notifications[1].routing_key")
+    assert key.message == "only pagerduty sinks take routing_key"
+    assert key.line == line_of(cfg.agent, "routing_key: 0123")
+    assert "0123456789abcdef" not in str(key), "a key is never echoed"
+    assert "incident events only" in find(issues, "notifications[2].events").message
+    assert "set by the agent" in find(issues, "notifications[2].labels").message
+    assert find(issues, "notifications[3].url").message == "a slack sink needs a url"

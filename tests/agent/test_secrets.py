@@ -1,6 +1,6 @@
 """Planted secrets never show: a real agent (`AgentApp.start`: API server, scheduler, notifier) whose
-config holds an API token, a Prometheus password and header, a webhook URL and a secret runbook
-parameter is driven through failing polls, an alert, a failing notification and bad requests; then
+config holds an API token, a Prometheus password and header, a webhook URL, a PagerDuty routing key
+and a secret runbook parameter is driven through failing polls, an alert, a failing notification and bad requests; then
 every log line, API response, /readyz, /metrics, every row of the store and `check-config`'s output
 are scanned for each secret."""
 
@@ -30,7 +30,8 @@ PROM_PASSWORD = "PLANTED-prom-password-51c2"
 PROM_HEADER = "PLANTED-prom-header-e84d"
 WEBHOOK_PATH = "/hooks/PLANTED-webhook-path-0b6e"
 RUNBOOK_SECRET = "PLANTED-runbook-secret-93d1"
-SECRETS = [OPERATOR, PROM_PASSWORD, PROM_HEADER, WEBHOOK_PATH.rsplit("/", 1)[1], RUNBOOK_SECRET]
+ROUTING_KEY = "PLANTED-pagerduty-routing-key-6a1f"
+SECRETS = [OPERATOR, PROM_PASSWORD, PROM_HEADER, WEBHOOK_PATH.rsplit("/", 1)[1], RUNBOOK_SECRET, ROUTING_KEY]
 
 AGENT_YAML = """\
 dry_run: true
@@ -51,6 +52,8 @@ api:
   tokens: [{{name: alertmanager, role: operator, token: "{operator}"}}]
 notifications:
   - {{name: chat, url: "http://127.0.0.1:{hook_port}{webhook_path}", events: [incident_opened], timeout: 1s}}
+  - {{name: pager, type: pagerduty, url: "http://127.0.0.1:{hook_port}/v2/enqueue", routing_key: "{routing_key}",
+      events: [incident_opened], timeout: 1s}}
 services_file: {root}/config/services.yaml
 rules_file: rules.yaml
 catalog_file: runbooks/catalog.yaml
@@ -91,6 +94,7 @@ def config(tmp_path: Path) -> Iterator[Path]:
             operator=OPERATOR,
             hook_port=hook.url.rsplit(":", 1)[1],
             webhook_path=WEBHOOK_PATH,
+            routing_key=ROUTING_KEY,
         )
     )
     yield path
@@ -138,7 +142,7 @@ def test_no_secret_appears_in_logs_responses_metrics_store_or_check_config(
             return "503" in str(ready.get("sources", ""))
 
         wait_until(source_down, 30, "/readyz to report Prometheus failing")
-        wait_until(lambda: "not delivered" in caplog.text, 30, "a failed notification")
+        wait_until(lambda: "to pager not delivered" in caplog.text, 30, "a failed notification")
         (incident,) = agent.store.incidents.list()
         for path in [
             "/readyz",

@@ -14,20 +14,22 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from agent.clock import SystemClock
+from agent.clock import ManualClock, SystemClock
 from agent.core.decisions import Decisions, Notification
 from agent.shell.metrics import AgentMetrics
 from agent.shell.notifier import Notifier
 from agent.shell.store import Store
 from demo.processes import free_port
 from integrations.errors import IntegrationError
-from integrations.notify import WebhookSink
+from integrations.http import Retry
+from integrations.notify import SinkSettings, WebhookSink
 from integrations.redaction import redact_url
 from tests.conftest import StartPeer
 from tests.support.recording_http import RecordingServer, Reply
 
 pytestmark = pytest.mark.integration
 
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SECRET_PATH = "/services/T0SECRET/B0SECRET/XyZsecretPart"
 SECRET_QUERY = "token=hunter2-secret"
 
@@ -54,7 +56,8 @@ def webhook(
     """A webhook sink for `peer` (a server or a URL) whose `sleep` records backoff delays instead."""
     url = peer if isinstance(peer, str) else secret_url(peer)
     delays: list[float] = []
-    sink = ThreadNotingSink(name, url, timeout=timeout, retries=retries, sleep=delays.append)
+    retry = Retry(retries, 0.5, delays.append)
+    sink = ThreadNotingSink(SinkSettings(name, url, timeout=timeout, retry=retry))
     return sink, delays
 
 
@@ -131,6 +134,18 @@ def test_webhook_unreachable_raises_without_leaking_the_url() -> None:
         sink.send({"incident_id": 1})
 
     assert delays == [0.5]
+    assert_no_secret(str(caught.value))
+
+
+def test_a_transport_error_does_not_quote_the_path() -> None:
+    """requests quotes the URL's path in connection errors ("with url: /..."); a webhook's path is
+    its credential, and the error is logged and stored with the outbox row."""
+    sink, _ = webhook(f"http://hooks.invalid{SECRET_PATH}?{SECRET_QUERY}", retries=0)
+
+    with pytest.raises(IntegrationError, match="ConnectionError") as caught:
+        sink.send({"incident_id": 1})
+
+    assert "with url: …" in str(caught.value)
     assert_no_secret(str(caught.value))
 
 
@@ -254,7 +269,7 @@ def test_recording_a_notification_does_not_wait_for_its_delivery(
     slow.wait_for(3, timeout=10)
 
 
-def test_a_failing_sink_does_not_block_the_others_and_is_retried_later(
+def test_a_failing_sink_holds_its_own_later_notifications_never_the_others(
     http_peer: StartPeer,
     registry: CollectorRegistry,
     outbox: StartOutbox,
@@ -272,17 +287,91 @@ def test_a_failing_sink_does_not_block_the_others_and_is_retried_later(
     healthy.wait_for(3)
     box.stop()
     assert [b["incident_id"] for b in bodies(healthy)] == [1, 2, 3]
-    assert len(broken.requests) == 3 * 2  # every notification tried, each with one retry
-    assert delivered(registry, "broken", "error") == 3
+    # the first, with its one retry; the others wait behind it (a resolve must not overtake its trigger)
+    assert [b["incident_id"] for b in bodies(broken)] == [1, 1]
+    assert delivered(registry, "broken", "error") == 1
     assert delivered(registry, "healthy", "ok") == 3
     errors = [r.getMessage() for r in caplog.records if r.name == "agent.shell.notifier"]
-    assert len(errors) == 3 and all("not delivered" in m and "broken" in m for m in errors)
-    assert all("retry 2/5 later" in m for m in errors)
-    for m in errors:
-        assert_no_secret(m)
-    assert box.store.outbox.pending() == 3, "the failed ones wait in the outbox for their next attempt"
-    [due] = box.store.outbox.due(datetime.now(UTC) + timedelta(seconds=3), limit=1)
-    assert (due.sink, due.attempts, due.payload["incident_id"]) == ("broken", 1, 1)
+    assert len(errors) == 1 and "not delivered" in errors[0] and "broken" in errors[0]
+    assert "retry 2/5 later" in errors[0]
+    assert_no_secret(errors[0])
+    assert box.store.outbox.pending() == 3, "the failed one and those behind it wait in the outbox"
+    assert box.store.outbox.due(datetime.now(UTC)) == [], "nothing of the sink is due before its retry"
+    due = box.store.outbox.due(datetime.now(UTC) + timedelta(seconds=3))
+    assert [(d.sink, d.attempts, d.payload["incident_id"]) for d in due] == [
+        ("broken", 1, 1),
+        ("broken", 0, 2),
+        ("broken", 0, 3),
+    ]
+
+
+def test_a_recovered_sink_gets_what_waited_in_its_order(http_peer: StartPeer, tmp_path: Path) -> None:
+    peer = http_peer([Reply(503), Reply(503), Reply(200)])
+    sink, delays = webhook(peer, name="pager", retries=1)
+    clock = ManualClock(T0)
+    store = Store.open(f"sqlite:///{tmp_path / 'outbox.db'}")
+    try:
+        notifier = Notifier({"pager": sink}, store.outbox, None, clock)
+        for event, incident in [("escalation", 1), ("incident_resolved", 1), ("escalation", 2)]:
+            record(store, {event: ["pager"]}, clock.now(), event, {"incident_id": incident})
+
+        assert notifier.deliver() == 0  # the first fails (and its retry): nothing else goes before it
+        clock.advance(timedelta(seconds=1))
+        assert notifier.deliver() == 0  # its next attempt is not due yet
+        clock.advance(timedelta(seconds=1))
+        assert notifier.deliver() == 3
+    finally:
+        store.close()
+    assert [(b["event"], b["incident_id"]) for b in bodies(peer)] == [
+        ("escalation", 1),
+        ("escalation", 1),
+        ("escalation", 1),
+        ("incident_resolved", 1),
+        ("escalation", 2),
+    ]
+    assert delays == [0.5]
+
+
+def test_a_sink_hears_how_an_incident_ends_only_if_it_was_told_of_it(
+    http_peer: StartPeer, tmp_path: Path
+) -> None:
+    """A pager subscribed to escalations and resolutions is not told that incidents it never paged
+    for were acknowledged or resolved."""
+    peer = http_peer([Reply(200)])
+    sink, _ = webhook(peer, name="pager")
+    clock = ManualClock(T0)
+    routes = {e: ["pager"] for e in ("escalation", "incident_acknowledged", "incident_resolved")}
+    store = Store.open(f"sqlite:///{tmp_path / 'outbox.db'}")
+    try:
+        notifier = Notifier({"pager": sink}, store.outbox, None, clock)
+        opened = clock.now().isoformat()
+        for event, incident in [
+            ("incident_acknowledged", 1),
+            ("incident_resolved", 1),
+            ("escalation", 2),
+            ("incident_acknowledged", 2),
+            ("incident_resolved", 2),
+        ]:
+            record(store, routes, clock.now(), event, {"incident_id": incident, "opened_at": opened})
+            clock.advance(timedelta(seconds=1))
+        assert notifier.deliver() == 3
+        assert store.outbox.pending() == 0
+    finally:
+        store.close()
+    assert [(b["event"], b["incident_id"]) for b in bodies(peer)] == [
+        ("escalation", 2),
+        ("incident_acknowledged", 2),
+        ("incident_resolved", 2),
+    ]
+
+
+def record(
+    store: Store, routes: dict[str, list[str]], at: datetime, event: str, payload: dict[str, Any]
+) -> None:
+    """Queue a notification as the commit of the core's decisions does."""
+    out = Decisions(at=at)
+    out.notifications.append(Notification(event, lambda: payload))
+    store.committer(routes, None).commit(out, 0)
 
 
 def test_a_notification_with_odd_values_is_still_recorded_and_sent(

@@ -20,7 +20,7 @@ from agent.config import Config, load_config
 from agent.core.decisions import Decisions
 from agent.core.domain import ChangeStatus, IncidentStatus
 from agent.core.engine import Core
-from agent.core.events import AlertsReceived, ChangeProgress, Event, Tick
+from agent.core.events import Acknowledge, AlertsReceived, ChangeProgress, Event, Tick
 from agent.shell.runtime import Runtime
 from agent.shell.store import Store
 from integrations.alertmanager import ExternalAlert
@@ -101,13 +101,15 @@ class Rig:
         return [e.kind for e in self.store.incidents.timeline(incident_id)]
 
 
-def rig_for(config_path: Path) -> Iterator[Rig]:
+def rig_for(config_path: Path, routes: dict[str, list[str]] | None = None) -> Iterator[Rig]:
+    """A rig whose store queues the notifications `routes` names (none by default)."""
     config = load_config(config_path)
     store = Store.open(config.agent.store.url)
     clock = ManualClock(T0)
     core = Core(config)
     seen: list[Decisions] = []
-    runtime = Runtime(core, store.committer({}, None), clock, seen.append, inbox=store.inbox, inline=True)
+    committer = store.committer(routes or {}, None)
+    runtime = Runtime(core, committer, clock, seen.append, inbox=store.inbox, inline=True)
     yield Rig(config, store, clock, core, runtime, seen)
     store.close()
 
@@ -229,3 +231,70 @@ def test_the_same_events_make_the_same_decisions(tmp_path: Path) -> None:
             r.apply(Tick(), after=timedelta(minutes=2))
             texts.append([(e.at, e.kind, e.reason) for e in r.store.incidents.timeline(1)])
     assert texts[0] == texts[1] and len(texts[0]) >= 5
+
+
+# ---------------------------------------------------------------- notifications
+
+EVERY_EVENT = {
+    e: ["sink"]
+    for e in (
+        "incident_opened",
+        "incident_reopened",
+        "escalation",
+        "sla_breach",
+        "incident_acknowledged",
+        "incident_resolved",
+        "remediation",
+    )
+}
+
+
+def queued(store: Store) -> list[tuple[str, dict[str, Any]]]:
+    """The notifications queued in the outbox, in order, as recorded at their commit."""
+    return [(i.event, i.payload) for i in store.outbox.due(datetime.max.replace(tzinfo=UTC), limit=1000)]
+
+
+def test_sinks_can_follow_an_incident_from_opening_to_resolution_and_reopening(tmp_path: Path) -> None:
+    for r in rig_for(write_config(tmp_path, [diagnose()]), EVERY_EVENT):
+        r.apply(r.alert())
+        r.apply(Acknowledge(1, "api:oncall", "looking"), after=timedelta(seconds=10))
+        r.apply(r.alert(status="resolved", after=timedelta(seconds=5)))
+        r.apply(Tick(), after=timedelta(minutes=2))
+        r.apply(r.alert(after=timedelta(minutes=1)))  # recurs within the reopen window
+        sent = queued(r.store)
+        assert [event for event, _ in sent] == [
+            "incident_opened",
+            "incident_acknowledged",
+            "incident_resolved",
+            "incident_reopened",
+        ]
+        opened, acked, resolved, reopened = (doc for _, doc in sent)
+        assert {doc["incident_id"] for _, doc in sent} == {1}
+        assert {doc["signature"] for _, doc in sent} == {r.store.incidents.get(1).signature}
+        assert (opened["status"], opened["severity"], opened["priority"]) == ("open", "critical", "P1")
+        assert (acked["status"], acked["reason"]) == ("acknowledged", "looking")
+        assert acked["acknowledged_at"] == (T0 + timedelta(seconds=10)).isoformat()
+        assert resolved["status"] == "resolved"
+        assert resolved["resolved_at"] == (T0 + timedelta(seconds=15, minutes=2)).isoformat()
+        assert (reopened["status"], reopened["resolved_at"]) == ("open", None)
+
+
+def test_the_agent_handing_an_incident_back_after_a_failed_change_notifies_only_the_escalation(
+    tmp_path: Path,
+) -> None:
+    for r in rig_for(write_config(tmp_path, [diagnose()], dry_run=False), EVERY_EVENT):
+        r.apply(r.alert())
+        r.apply(Acknowledge(1, "api:oncall", "mine"))
+        [change] = r.changes()
+        started = ChangeProgress(
+            change.id, 1, "", r.clock.now(), "", ChangeStatus.RUNNING, "started", "running"
+        )
+        r.apply(started)
+        r.finish(change.id)
+        kinds = r.kinds(1)
+        assert kinds[kinds.index("remediating") :][:3] == ["remediating", "acknowledged", "escalated"]
+        assert [event for event, _ in queued(r.store)] == [
+            "incident_opened",
+            "incident_acknowledged",
+            "escalation",
+        ]

@@ -21,7 +21,7 @@ from sqlalchemy import func, inspect, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlmodel import Session, SQLModel, select
 
-from agent.core.decisions import CancelChange, Decisions, NewChange
+from agent.core.decisions import CancelChange, Decisions, NewChange, Notification
 from agent.core.domain import ChangeStatus, IncidentStatus, Severity, fingerprint
 from agent.core.events import AlertsReceived, ChangeProgress
 from agent.core.incidents import Entry
@@ -676,6 +676,29 @@ def test_inbox_items_are_kept_until_a_commit_consumes_them(store: Store) -> None
     out.inbox.append(first)
     commit(store, out)
     assert [r.id for r in store.inbox.pending()] == [second] and not store.inbox.contains(first)
+
+
+def queue(store: Store, at: datetime, *notes: tuple[str, str, int]) -> None:
+    """Queue (sink, event, incident id) notifications, as a commit of the core's decisions does."""
+    for sink, event, incident in notes:
+        out = Decisions(at=at)
+        out.notifications.append(Notification(event, lambda incident=incident: {"incident_id": incident}))
+        store.committer({event: [sink]}, None).commit(out, 0)
+
+
+def test_the_outbox_keeps_each_sinks_order_and_knows_what_it_told(store: Store) -> None:
+    queue(store, T0, ("pager", "escalation", 1), ("chat", "escalation", 1), ("pager", "incident_resolved", 1))
+    queue(store, T0 + MINUTE, ("pager", "incident_opened", 2), ("chat", "incident_resolved", 3))
+    first, *_ = store.outbox.due(T0)
+    store.outbox.failed(first.id or 0, "HTTP 503", T0 + 2 * MINUTE, None)
+
+    due = store.outbox.due(T0 + MINUTE)
+    assert [(d.sink, d.event) for d in due] == [("chat", "escalation"), ("chat", "incident_resolved")]
+    assert len(store.outbox.due(T0 + 2 * MINUTE)) == 5  # the pager's retry is due: all of it goes, in order
+    openings = ("escalation", "incident_opened")
+    assert store.outbox.told("pager", openings, T0) == {1, 2}
+    assert store.outbox.told("chat", openings, T0) == {1}  # a resolve tells nothing new
+    assert store.outbox.told("chat", openings, T0 + MINUTE) == set()
 
 
 def test_source_state_is_written_with_decisions(store: Store) -> None:
