@@ -11,6 +11,7 @@ import typer
 
 import detectors
 from agent import __version__
+from agent.cli import closing  # noqa: F401  (registers `aiops incidents close`)
 from agent.cli.common import DEFAULT_CONFIG, ConfigOpt, fail, load, setup_logging
 from agent.cli.envelope import automation, silences
 from agent.cli.logs import logs

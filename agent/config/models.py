@@ -170,6 +170,7 @@ class PriorityConfig(Model):
     }
     matrix: dict[Level, dict[Level, Priority]] = Field(default_factory=_default_matrix)
     sla: dict[Priority, SlaTarget] = Field(default_factory=_default_sla)
+    sla_warning: float = Field(default=0.8, gt=0, lt=1)  # warn when this share of a target has passed
 
     @model_validator(mode="after")
     def _complete(self) -> PriorityConfig:
@@ -256,6 +257,7 @@ class ApiConfig(Model):
 NotifyEvent = Literal[
     "escalation",
     "sla_breach",
+    "sla_warning",
     "remediation",
     "incident_opened",
     "incident_reopened",
@@ -265,7 +267,7 @@ NotifyEvent = Literal[
 _FOLLOW_UPS: list[NotifyEvent] = ["incident_acknowledged", "incident_resolved"]
 DEFAULT_EVENTS: dict[str, list[NotifyEvent]] = {
     "webhook": ["escalation", "sla_breach"],
-    "slack": ["escalation", "sla_breach", "remediation", *_FOLLOW_UPS],
+    "slack": ["escalation", "sla_breach", "sla_warning", "remediation", *_FOLLOW_UPS],
     "pagerduty": ["escalation", "sla_breach", *_FOLLOW_UPS],
     "alertmanager": ["incident_opened", "incident_reopened", "escalation", "sla_breach", *_FOLLOW_UPS],
 }
@@ -429,6 +431,15 @@ class ProblemConfig(Model):
     recurrence_window: Duration = timedelta(hours=24)
 
 
+class IncidentsConfig(Model):
+    """The end of an incident's life: resolved incidents are closed by a person (`aiops incidents close`)
+    or, `auto_close` after they resolved, by the agent; those of a priority in `review_required` need
+    a post-incident review first, so the agent never closes them by itself."""
+
+    auto_close: Duration | None = timedelta(days=3)
+    review_required: list[Priority] = [Priority.P1, Priority.P2]
+
+
 class AgentConfig(Model):
     dry_run: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -447,11 +458,22 @@ class AgentConfig(Model):
     api: ApiConfig = ApiConfig()
     notifications: list[NotificationSink] = []
     problems: ProblemConfig = ProblemConfig()
+    incidents: IncidentsConfig = IncidentsConfig()
     ha: HaConfig = HaConfig()
     housekeeping_interval: Duration = timedelta(seconds=5)
     services_file: str = "services.yaml"
     rules_file: str = "rules.yaml"
     catalog_file: str = "../runbooks/catalog.yaml"
+
+    @model_validator(mode="after")
+    def _close_after_reopen(self) -> AgentConfig:
+        close, reopen = self.incidents.auto_close, self.correlation.reopen_window
+        if close is not None and close <= reopen:
+            raise ValueError(
+                "incidents.auto_close must be longer than correlation.reopen_window "
+                "(an incident that may still reopen is not closed)"
+            )
+        return self
 
 
 # ---------------------------------------------------------------- services.yaml

@@ -9,7 +9,7 @@ that incident; otherwise a new incident opens, linked to an active incident of a
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from agent.config.models import CorrelationConfig
 from agent.core.decisions import Decisions
@@ -227,6 +227,12 @@ class Correlator:
         self._entry(inc, now, "escalated", reason)
         self._touch(inc, now)
 
+    def close(self, inc: IncidentState, now: datetime, actor: str) -> None:
+        """A resolved incident is closed: the core lets it go, so a recurrence opens a new incident."""
+        inc.status = IncidentStatus.CLOSED
+        inc.closed_at, inc.closed_by = now, actor
+        self._forget(inc)
+
     def acknowledge(self, inc: IncidentState, now: datetime, actor: str, reason: str) -> None:
         """A person takes the incident; raises InvalidTransition when its status does not allow it."""
         self.out.entry(inc.transition(IncidentStatus.ACKNOWLEDGED, now, actor, reason))
@@ -368,8 +374,23 @@ class Correlator:
             )
 
     def _check_sla(self, inc: IncidentState, now: datetime) -> None:
-        if not inc.ack_breached and inc.status is IncidentStatus.OPEN and now > inc.ack_due_at:
-            inc.ack_breached = True
+        """Near-breach warnings when `priority.sla_warning` of a target's time has passed, then the
+        breach, which also marks the incident escalated."""
+        share = self.policy.config.sla_warning
+        unacked = inc.status is IncidentStatus.OPEN
+        for target, due, warned, live in (
+            ("acknowledge", inc.ack_due_at, inc.ack_warned, unacked),
+            ("resolve", inc.resolve_due_at, inc.resolve_warned, True),
+        ):
+            if warned or not live or now < inc.opened_at + share * (due - inc.opened_at) or now > due:
+                continue
+            setattr(inc, "ack_warned" if target == "acknowledge" else "resolve_warned", True)
+            left = timedelta(seconds=round((due - now).total_seconds()))
+            why = f"{inc.priority} {target} target due in {left} (at {due:%H:%M:%S})"
+            self._entry(inc, now, "sla_warning", why, {"target": target})
+            self._touch(inc, now)
+        if not inc.ack_breached and unacked and now > inc.ack_due_at:
+            inc.ack_breached = inc.escalated = True
             self._entry(
                 inc,
                 now,
@@ -379,7 +400,7 @@ class Correlator:
             )
             self._touch(inc, now)
         if not inc.resolve_breached and now > inc.resolve_due_at:
-            inc.resolve_breached = True
+            inc.resolve_breached = inc.escalated = True
             self._entry(
                 inc,
                 now,

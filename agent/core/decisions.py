@@ -15,7 +15,7 @@ from typing import Any
 from agent.core.domain import ChangeStatus, Signal
 from agent.core.incidents import Entry, IncidentState, SignalState, Text
 from agent.core.ledger import Tracked
-from agent.core.records import ChangeBase
+from agent.core.records import ChangeBase, ReviewBase
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,17 @@ class NewChange:
 
 
 @dataclass(frozen=True)
+class Closure:
+    """Close incident `incident_id` if (and only if) it is still resolved, with its review if any; the
+    entry and audit line are recorded only when it was."""
+
+    incident_id: int
+    entry: Entry
+    audit: Audit
+    review: ReviewBase | None = None
+
+
+@dataclass(frozen=True)
 class CancelChange:
     """Withdraw a change if (and only if) it is still in one of `allowed_from`; `entry` goes on the
     incident's timeline only when it was."""
@@ -95,6 +106,7 @@ class Decisions:
     timeline: list[Entry] = field(default_factory=list)
     changes: list[NewChange] = field(default_factory=list)
     cancels: list[CancelChange] = field(default_factory=list)
+    closes: list[Closure] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
     problems: list[ProblemLink] = field(default_factory=list)
     audit: list[Audit] = field(default_factory=list)
@@ -133,6 +145,7 @@ class Decisions:
             or self.timeline
             or self.changes
             or self.cancels
+            or self.closes
             or self.notifications
             or self.problems
             or self.audit

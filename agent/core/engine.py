@@ -16,7 +16,7 @@ from typing import Any
 from agent.config import Config
 from agent.core.alerts import to_signals
 from agent.core.correlation import Correlator
-from agent.core.decisions import Audit, CancelChange, Decisions, NewChange, Notification
+from agent.core.decisions import Audit, CancelChange, Closure, Decisions, NewChange, Notification
 from agent.core.detection import DetectionStage
 from agent.core.domain import Actor, ChangeKind, ChangeStatus, ChangeType, IncidentStatus, Priority, Review
 from agent.core.envelope import Envelope, Silence, Switch, breaker_open, paused
@@ -26,6 +26,7 @@ from agent.core.events import (
     ChangeDecided,
     ChangeProgress,
     ChangeRequested,
+    CloseIncident,
     Event,
     IncidentsStored,
     LogsRead,
@@ -326,6 +327,32 @@ class Core:
         if e.kind is ChangeKind.ROLLBACK and o.kind is ChangeKind.ROLLBACK:
             return "a rollback is not rolled back; retry the change it rolled back instead"
         return ""
+
+    def _close(self, e: CloseIncident, now: datetime, out: Decisions) -> None:
+        """A person closes a resolved incident; those of a priority that needs a post-incident review
+        only with one. The store closes it only if it is still resolved when this is committed."""
+        if e.inbox_id is not None:
+            out.inbox.append(e.inbox_id)
+        inc = self.correlator.by_id(e.incident_id)
+        target: IncidentState | int = inc if inc is not None else e.incident_id
+        priority = inc.priority if inc is not None else e.priority
+        why = ""
+        if inc is not None and inc.status is not IncidentStatus.RESOLVED:
+            why = f"incident #{e.incident_id} is {inc.status}; only a resolved incident is closed"
+        elif e.review is None and priority in self.config.agent.incidents.review_required:
+            why = f"{priority} incidents need a post-incident review before they are closed"
+        if why:
+            out.entry(Entry(target, now, "close_refused", e.actor, why))
+            return
+        said = "closed" + (" with a post-incident review" if e.review is not None else "")
+        entry = Entry(e.incident_id, now, "closed", e.actor, said)
+        audit = Audit(
+            now, e.actor, "incident.close", f"incident:{e.incident_id}", {"review": e.review is not None}
+        )
+        out.closes.append(Closure(e.incident_id, entry, audit, e.review))
+        if inc is not None:
+            self.correlator.out = out
+            self.correlator.close(inc, now, e.actor)
 
     def _tick(self, e: Tick, now: datetime, out: Decisions) -> None:
         changed = e.silences is not None and self.envelope.update(e.silences, e.switches or ())
@@ -634,6 +661,7 @@ _HANDLERS: dict[type, Callable[[Core, Any, datetime, Decisions], None]] = {
     Acknowledge: Core._acknowledge,
     ChangeDecided: Core._decided,
     ChangeRequested: Core._requested,
+    CloseIncident: Core._close,
     Tick: Core._tick,
     IncidentsStored: Core._stored,
 }

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from agent.core.domain import ChangeKind, ChangeStatus
+from agent.core.domain import ChangeKind, ChangeStatus, Priority
 from agent.core.envelope import Silence, Switch
-from agent.core.records import ChangeBase
+from agent.core.records import ChangeBase, ReviewBase
 from integrations.alertmanager import ExternalAlert
 from integrations.logs.records import LogRecord
 from integrations.prometheus import Matrix
@@ -104,6 +104,18 @@ class ChangeRequested:
 
 
 @dataclass(frozen=True)
+class CloseIncident:
+    """A person closes a resolved incident, with a post-incident review or not (`priority`: the
+    incident's as the store had it, for incidents the core no longer holds)."""
+
+    incident_id: int
+    actor: str
+    priority: Priority
+    review: ReviewBase | None = None
+    inbox_id: int | None = None
+
+
+@dataclass(frozen=True)
 class Tick:
     """Time passed: quiet periods, SLA timers, log buckets and idle series are judged on ticks. The
     leader's ticks also carry the store's current silences and kill-switch log (None: unchanged), so
@@ -129,6 +141,7 @@ Event = (
     | Acknowledge
     | ChangeDecided
     | ChangeRequested
+    | CloseIncident
     | Tick
     | IncidentsStored
 )

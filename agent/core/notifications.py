@@ -21,6 +21,7 @@ EVENTS = {
     "escalated": "escalation",
     "circuit_breaker_opened": "escalation",
     "sla_breach": "sla_breach",
+    "sla_warning": "sla_warning",
     "acknowledged": "incident_acknowledged",
     "resolved": "incident_resolved",
 }

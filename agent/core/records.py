@@ -59,6 +59,10 @@ class IncidentBase(SQLModel):
     resolved_by: str = ""
     signals_dropped: int = 0  # signals beyond `correlation.max_signals`: counted, not kept
     flapping: bool = False  # its signals keep coming and going: automation holds
+    ack_warned: bool = False  # the SLA near-breach warnings were given
+    resolve_warned: bool = False
+    closed_at: datetime | None = when(nullable=True)
+    closed_by: str = ""
 
 
 class SignalBase(SQLModel):
@@ -182,6 +186,18 @@ class KnownErrorBase(SQLModel):
     root_cause: str = text()
     workaround: str = text()
     workaround_runbook: str = ""
+    created_at: datetime = when()
+
+
+class ReviewBase(SQLModel):
+    """A post-incident review: what happened, what it cost, why, and what will be done about it."""
+
+    incident_id: int = Field(foreign_key="incidents.id", unique=True)
+    summary: str = text()
+    impact: str = text()
+    root_cause: str = text()
+    actions: list[str] = Field(default_factory=list, sa_type=JSON)
+    author: str
     created_at: datetime = when()
 
 

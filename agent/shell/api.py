@@ -14,11 +14,11 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 from agent.clock import Clock
-from agent.config.models import ROLE_RANK, AlertsConfig, ApiConfig, CircuitBreaker
+from agent.config.models import ROLE_RANK, AlertsConfig, ApiConfig, CircuitBreaker, IncidentsConfig
 from agent.core.domain import ChangeKind, ChangeStatus, IncidentStatus
 from agent.core.events import Acknowledge, AlertsReceived
 from agent.core.incidents import can_become
@@ -58,6 +58,7 @@ def create_app(
     breaker: CircuitBreaker | None = None,
     services: Collection[str] | None = None,
     runbooks: Collection[str] | None = None,
+    incidents: IncidentsConfig | None = None,
 ) -> FastAPI:
     """Writes go to the store (a decision, or the leader's inbox) whichever agent serves them; `wake`
     tells this agent's core, if it leads, to apply the inbox now. An acknowledgement waits up to
@@ -167,6 +168,24 @@ def create_app(
         wake()
         controls.applied(store, item, settle)
         return views.incident_summary(store.incidents.get(incident_id))
+
+    class CloseBody(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        review: controls.ReviewRequest | None = None
+
+    review_required = (incidents or IncidentsConfig()).review_required
+
+    @app.post("/api/v1/incidents/{incident_id}/close")
+    def close(incident_id: Id, actor: Writer, doc: Document) -> JSONResponse:
+        """200 with the closed incident, 409 with why not, 202 when the leader has not answered yet."""
+        body = validate(CloseBody, doc if doc is not None else {})
+        row, refused = controls.close_incident(
+            store, incident_id, body.review, f"api:{actor}", review_required, clock.now(), settle, wake
+        )
+        if refused:
+            return JSONResponse({"detail": refused}, status_code=409)
+        code = 200 if row.status == IncidentStatus.CLOSED else 202
+        return JSONResponse(views.incident_detail(store, incident_id), status_code=code)
 
     @app.post("/api/v1/alerts")
     def receive_alerts(actor: Writer, doc: Document) -> dict[str, int]:

@@ -226,6 +226,7 @@ class AgentApp:
             breaker=self.config.agent.remediation.circuit_breaker,
             services={s.name for s in self.config.services.services},
             runbooks=set(self.config.catalog.runbooks),
+            incidents=self.config.agent.incidents,
         )
         config = uvicorn.Config(
             app, host=host.strip("[]"), port=int(port), log_level="warning", access_log=False

@@ -8,16 +8,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agent.config.models import CircuitBreaker
-from agent.core.domain import ChangeKind
+from agent.core.domain import ChangeKind, IncidentStatus, Priority
 from agent.core.envelope import Matcher, Switch, breaker_open, paused
+from agent.core.records import ReviewBase
 from agent.durations import format_duration, parse_duration
 from agent.shell.store import Store
-from agent.shell.store.tables import Change, SilenceRecord, SwitchRecord
+from agent.shell.store.tables import Change, Incident, SilenceRecord, SwitchRecord
 
 MAX_SILENCE = timedelta(days=90)  # longer than any maintenance; a forgotten silence must end
 
@@ -201,3 +202,42 @@ def request_change(
         if e.kind == "change_request_refused" and e.data.get("change_id") == origin_id and e.at >= now
     ]
     return None, refusals[-1] if refusals else "refused"
+
+
+class ReviewRequest(BaseModel):
+    """A post-incident review as a person writes it (a YAML or JSON file, or the API's body)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    summary: str = Field(min_length=1, max_length=20000)
+    impact: str = Field(min_length=1, max_length=20000)
+    root_cause: str = Field(min_length=1, max_length=20000)
+    actions: list[Annotated[str, Field(min_length=1, max_length=2000)]] = Field(default=[], max_length=100)
+
+
+def close_incident(
+    store: Store,
+    incident_id: int,
+    review: ReviewRequest | None,
+    actor: str,
+    required: Collection[Priority],
+    now: datetime,
+    timeout: float,
+    wake: Callable[[], None] = lambda: None,
+) -> tuple[Incident, str]:
+    """Ask the leader to close a resolved incident (NotFound, InvalidTransition when the store already
+    says no) and wait up to `timeout` seconds: (the incident, "") when closed or not answered yet,
+    (the incident, why) when the leader refused."""
+    record = None
+    if review is not None:
+        record = ReviewBase(incident_id=incident_id, author=actor, created_at=now, **review.model_dump())
+    item = store.closing.request(incident_id, actor, now, record, required)
+    wake()
+    answered = applied(store, item, timeout)
+    incident = store.incidents.get(incident_id)
+    if not answered or incident.status == IncidentStatus.CLOSED:
+        return incident, ""
+    refusals = [
+        e.reason for e in store.incidents.timeline(incident_id) if e.kind == "close_refused" and e.at >= now
+    ]
+    return incident, refusals[-1] if refusals else "refused"

@@ -19,6 +19,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from agent.core.decisions import Decisions
 from agent.core.engine import Core, WorkingSet
 from agent.core.events import Tick
+from agent.durations import format_duration as _fmt
 from agent.shell.executor import Executor
 from agent.shell.logsources import build_source, legacy_state
 from agent.shell.notifier import Notifier, build_sinks, routes
@@ -166,6 +167,14 @@ class Leader:
         now = self.clock.now()
         tick = Tick(tuple(self.store.silences.current(now)), tuple(self.store.switches.current()))
         self.runtime.submit(tick).result()
+        ends = self.config.agent.incidents
+        if ends.auto_close is not None:
+            why = f"closed: resolved more than {_fmt(ends.auto_close)} ago"
+            closed = self.store.closing.auto_close(
+                now, now - ends.auto_close, ends.review_required, self.fence, why
+            )
+            if closed:
+                log.info("incidents closed (incidents.auto_close): %s", ", ".join(f"#{i}" for i in closed))
         self.runtime.wake()
         by_priority = self.store.incidents.count_active_by_priority()
         for p in ("P1", "P2", "P3", "P4"):

@@ -132,7 +132,15 @@ def incident_detail(store: Store, incident_id: int) -> dict[str, Any]:
         "signals": [signal_view(s) for s in store.incidents.signals(incident_id)],
         "timeline": [event_view(e) for e in store.incidents.timeline(incident_id)],
         "changes": changes,
+        "review": review_view(store, incident_id),
     }
+
+
+def review_view(store: Store, incident_id: int) -> dict[str, Any] | None:
+    review = store.closing.review(incident_id)
+    if review is None:
+        return None
+    return {**review.model_dump(exclude={"id"}), "created_at": review.created_at.isoformat()}
 
 
 def problem_detail(store: Store, problem_id: int) -> dict[str, Any]:

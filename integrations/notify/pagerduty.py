@@ -15,6 +15,7 @@ ACTIONS = {
     "incident_reopened": "trigger",
     "escalation": "trigger",
     "sla_breach": "trigger",
+    "sla_warning": "trigger",
     "incident_acknowledged": "acknowledge",
     "incident_resolved": "resolve",
 }

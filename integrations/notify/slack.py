@@ -18,6 +18,7 @@ HEADLINES = {
     "incident_reopened": (":repeat:", "reopened"),
     "escalation": (":rotating_light:", "escalated"),
     "sla_breach": (":alarm_clock:", "missed an SLA target"),
+    "sla_warning": (":hourglass_flowing_sand:", "is close to an SLA target"),
     "incident_acknowledged": (":eyes:", "acknowledged"),
     "incident_resolved": (":white_check_mark:", "resolved"),
 }

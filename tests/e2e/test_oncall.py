@@ -126,3 +126,17 @@ def test_a_rollback_from_the_cli_runs_the_rollback_playbook(private_stack: PromS
         assert [a.action for a in app.store.audit.list() if a.action == "change.rollback"] == [
             "change.rollback"
         ]
+
+        # the fault is gone: once resolved, the incident is closed with its review, by the running agent
+        eventually(
+            app.store,
+            lambda s: s.incidents.get(first.incident_id).status == "resolved" or None,
+            60,
+            "resolved",
+        )
+        review = tmp_path / "review.yaml"
+        review.write_text("summary: s\nimpact: i\nroot_cause: r\nactions: [a]\n")
+        closed = aiops(config, "incidents", "close", str(first.incident_id), "--review", str(review))
+        assert closed.returncode == 0, closed.stderr
+        assert closed.stdout.strip() == f"incident #{first.incident_id} closed with its post-incident review"
+        assert app.store.incidents.get(first.incident_id).closed_by == "cli:alice"

@@ -34,7 +34,9 @@ class Observed:
         self.modes.update(stat.S_IMODE(pdd.stat().st_mode) for pdd in run_dirs)
 
     def kinds(self) -> list[tuple[str, str]]:
-        return [(e.kind, e.task) for e in self.events]
+        """(kind, task) of the structural events: `verbose` ones are stray output lines (Python or
+        Ansible warnings, which come and go with library versions), not steps of the playbook."""
+        return [(e.kind, e.task) for e in self.events if e.kind != "verbose"]
 
 
 def run_dirs_in(work_root: Path) -> list[Path]:

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, text
 from agent.core.engine import WorkingSet
 from agent.core.ledger import OPEN
 from agent.shell.store.changes import ChangeRepo, RunRepo
+from agent.shell.store.closing import ClosingRepo
 from agent.shell.store.commit import Committer
 from agent.shell.store.engine import make_engine, migrate
 from agent.shell.store.envelope import SilenceRepo, SwitchRepo
@@ -35,6 +36,7 @@ class Store:
     outbox: OutboxRepo
     sources: SourceStateRepo
     silences: SilenceRepo
+    closing: ClosingRepo
     switches: SwitchRepo
 
     @classmethod
@@ -58,6 +60,7 @@ class Store:
             outbox=OutboxRepo(engine),
             sources=SourceStateRepo(engine),
             silences=SilenceRepo(engine),
+            closing=ClosingRepo(engine),
             switches=SwitchRepo(engine),
         )
 

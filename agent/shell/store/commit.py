@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
 from agent.core.decisions import Committed, Decisions, NewChange, Notification, ProblemLink
+from agent.core.domain import IncidentStatus
 from agent.core.incidents import Entry, IncidentState
 from agent.shell.store import inbox
 from agent.shell.store.engine import writing
@@ -32,6 +33,7 @@ from agent.shell.store.tables import (
     OutboxItem,
     Problem,
     ProblemIncident,
+    Review,
     SignalRecord,
     SourceState,
 )
@@ -108,6 +110,26 @@ class Committer:
             if moved.rowcount == 1:
                 result.cancelled.add(cancel.change_id)
                 entries.append(cancel.entry)
+        for close in out.closes:
+            at = close.entry.at
+            closed = conn.execute(
+                update(Incident)
+                .where(
+                    col(Incident.id) == close.incident_id,
+                    col(Incident.status) == IncidentStatus.RESOLVED.value,
+                )
+                .values(
+                    status=IncidentStatus.CLOSED.value,
+                    closed_at=at,
+                    closed_by=close.entry.actor,
+                    updated_at=at,
+                )
+            )
+            if closed.rowcount == 1:
+                entries.append(close.entry)
+                audit.append(close.audit)
+                if close.review is not None:
+                    conn.execute(insert(Review).values(close.review.model_dump()))
         for link in out.problems:
             problem_id = self._link_problem(conn, link)
             result.problems[link.signature] = problem_id

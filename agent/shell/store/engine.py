@@ -78,18 +78,27 @@ def _v4_signal_identity(conn: Connection) -> None:
 
 
 def _v5_safety_envelope(conn: Connection) -> None:
-    """Silences, the kill switch's log, why a signal is muted, and whether an incident flaps."""
-    for name in ("silences", "automation_switches"):
+    """The safety envelope and the on-call engineer's controls: silences, the kill switch's log, why a
+    signal is muted, flapping, SLA warnings, closing with a review, and retries, rollbacks and reviews
+    of changes."""
+    for name in ("silences", "automation_switches", "incident_reviews"):
         SQLModel.metadata.tables[name].create(conn, checkfirst=True)
     conn.execute(text("ALTER TABLE signals ADD COLUMN muted VARCHAR NOT NULL DEFAULT ''"))
-    conn.execute(text("ALTER TABLE incidents ADD COLUMN flapping BOOLEAN NOT NULL DEFAULT FALSE"))
+    for column in (
+        "flapping BOOLEAN NOT NULL DEFAULT FALSE",
+        "ack_warned BOOLEAN NOT NULL DEFAULT FALSE",
+        "resolve_warned BOOLEAN NOT NULL DEFAULT FALSE",
+        "closed_at TIMESTAMP WITH TIME ZONE",
+        "closed_by VARCHAR NOT NULL DEFAULT ''",
+    ):
+        conn.execute(text(f"ALTER TABLE incidents ADD COLUMN {column}"))
     for column in (
         "kind VARCHAR NOT NULL DEFAULT 'remediation'",
         "origin_id INTEGER",
         "decision_note TEXT NOT NULL DEFAULT ''",
         "review VARCHAR NOT NULL DEFAULT ''",
         "reviewed_by VARCHAR NOT NULL DEFAULT ''",
-        "reviewed_at TIMESTAMP",
+        "reviewed_at TIMESTAMP WITH TIME ZONE",
         "review_note TEXT NOT NULL DEFAULT ''",
     ):
         conn.execute(text(f"ALTER TABLE changes ADD COLUMN {column}"))

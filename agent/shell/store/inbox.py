@@ -16,21 +16,22 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, insert, select
 from sqlmodel import col
 
-from agent.core.domain import ChangeKind, ChangeStatus
+from agent.core.domain import ChangeKind, ChangeStatus, Priority
 from agent.core.events import (
     Acknowledge,
     AlertsReceived,
     ChangeDecided,
     ChangeProgress,
     ChangeRequested,
+    CloseIncident,
     Event,
 )
-from agent.core.records import ChangeBase
+from agent.core.records import ChangeBase, ReviewBase
 from agent.shell.store.engine import writing
 from agent.shell.store.tables import InboxItem
 from integrations.alertmanager import ExternalAlert
 
-InboxEvent = AlertsReceived | Acknowledge | ChangeDecided | ChangeProgress | ChangeRequested
+InboxEvent = AlertsReceived | Acknowledge | ChangeDecided | ChangeProgress | ChangeRequested | CloseIncident
 
 
 def _alert(a: ExternalAlert) -> dict[str, Any]:
@@ -65,6 +66,10 @@ def encode(event: InboxEvent) -> tuple[str, str, dict[str, Any]]:
         return "acknowledge", event.actor, {"incident_id": event.incident_id, "note": event.note}
     if isinstance(event, ChangeDecided):
         return "change_decided", event.actor, {"change_id": event.change_id, "approved": event.approved}
+    if isinstance(event, CloseIncident):
+        review = event.review.model_dump(mode="json") if event.review is not None else None
+        payload = {"incident_id": event.incident_id, "priority": event.priority.value, "review": review}
+        return "close_incident", event.actor, payload
     if isinstance(event, ChangeRequested):
         origin = event.origin.model_dump(mode="json")
         payload = {
@@ -96,6 +101,13 @@ _DECODERS: dict[str, Callable[[InboxItem], Event]] = {
     "acknowledge": lambda r: Acknowledge(r.payload["incident_id"], r.actor, r.payload["note"], inbox_id=r.id),
     "change_decided": lambda r: ChangeDecided(
         r.payload["change_id"], r.payload["approved"], r.actor, inbox_id=r.id
+    ),
+    "close_incident": lambda r: CloseIncident(
+        r.payload["incident_id"],
+        r.actor,
+        Priority(r.payload["priority"]),
+        ReviewBase.model_validate(r.payload["review"]) if r.payload["review"] is not None else None,
+        inbox_id=r.id,
     ),
     "change_requested": lambda r: ChangeRequested(
         ChangeKind(r.payload["kind"]),

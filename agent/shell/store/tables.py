@@ -17,6 +17,7 @@ from agent.core.records import (
     IncidentEventBase,
     KnownErrorBase,
     ProblemBase,
+    ReviewBase,
     RunBase,
     RunEventBase,
     SignalBase,
@@ -101,6 +102,11 @@ class ProblemIncident(SQLModel, table=True):
 
 class KnownError(KnownErrorBase, table=True):
     __tablename__ = "known_errors"
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class Review(ReviewBase, table=True):
+    __tablename__ = "incident_reviews"
     id: int | None = Field(default=None, primary_key=True)
 
 
