@@ -12,6 +12,7 @@ import typer
 import detectors
 from agent import __version__
 from agent.cli import closing  # noqa: F401  (registers `aiops incidents close`)
+from agent.cli.audit import audit
 from agent.cli.common import DEFAULT_CONFIG, ConfigOpt, fail, load, setup_logging
 from agent.cli.envelope import automation, silences
 from agent.cli.logs import logs
@@ -36,6 +37,7 @@ app.add_typer(logs, name="logs")
 app.add_typer(silences, name="silences")
 app.add_typer(automation, name="automation")
 app.command("report")(report)
+app.command("audit")(audit)
 app.command("replay")(replay)
 
 

@@ -7,6 +7,7 @@ to what the store can hold, statuses to their vocabulary.
 
 import hmac
 from collections.abc import Awaitable, Callable, Collection
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -247,6 +248,21 @@ def create_app(
     add_envelope_routes(
         app, store, clock, require, reader, wake, breaker or CircuitBreaker(), services, runbooks
     )
+
+    Admin = Annotated[str, Depends(require("admin"))]
+
+    @app.get("/api/v1/audit")
+    def audit(
+        _: Admin,
+        since: datetime | None = None,
+        actor: Annotated[str | None, Query(max_length=200)] = None,
+        action: Annotated[str | None, Query(max_length=200)] = None,
+        limit: Annotated[int, Query(ge=1, le=10000)] = 500,
+    ) -> list[dict[str, Any]]:
+        """The audit trail, newest first (admin: it names who did what)."""
+        if since is not None and since.tzinfo is None:
+            raise HTTPException(422, "since needs a time zone, e.g. 2026-12-01T00:00:00Z")
+        return [views.audit_view(e) for e in store.audit.list(limit, since, actor, action)]
 
     @app.get("/api/v1/problems")
     def list_problems(_: Read, status: str | None = None) -> list[dict[str, Any]]:

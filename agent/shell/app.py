@@ -8,8 +8,11 @@ there is exactly one agent per file, and it leads.
 from __future__ import annotations
 
 import gc
+import hashlib
 import logging
+import os
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -194,6 +197,7 @@ class AgentApp:
             redact_url(a.prometheus.url),
             " (dry-run: remediations are recorded, not executed)" if a.dry_run else "",
         )
+        self._record_config()
         # Run directories a crashed agent left behind (ones in use by other agents are locked).
         sweep_run_dirs(Path(a.remediation.data_dir) if a.remediation.data_dir else None)
         try:
@@ -211,6 +215,29 @@ class AgentApp:
         gc.freeze()  # what was built so far lives as long as the agent: keep it out of every collection
         gc.set_threshold(100_000, 50, 1000)  # polls allocate many short-lived objects in bursts
         self._started = True
+
+    def _record_config(self) -> None:
+        """The audit log says which configuration each agent ran with and what changed since the last
+        start (a restart is how a configuration is reloaded): file digests, never contents."""
+        digests = {
+            name: hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+            for name, path in self.config.files.items()
+        }
+        last = self.store.audit.last("config.load")
+        before = (last.details.get("files") or {}) if last is not None else {}
+        changed = sorted(n for n in digests.keys() | before.keys() if digests.get(n) != before.get(n))
+        details = {
+            "files": digests,
+            "changed": changed if last is not None else [],
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "dry_run": self.config.dry_run,
+        }
+        self.store.audit.record(
+            self.clock.now(), "agent", "config.load", str(self.config.agent_file), details
+        )
+        if last is not None and changed:
+            log.info("configuration changed since the last start: %s", ", ".join(changed))
 
     def _start_api(self) -> None:
         api = self.config.agent.api

@@ -19,6 +19,7 @@ from agent.core.records import (
     SignalBase,
 )
 from agent.shell.store import Store
+from agent.shell.store.tables import AuditEntry
 
 
 class Public(SQLModel):
@@ -133,6 +134,17 @@ def incident_detail(store: Store, incident_id: int) -> dict[str, Any]:
         "timeline": [event_view(e) for e in store.incidents.timeline(incident_id)],
         "changes": changes,
         "review": review_view(store, incident_id),
+    }
+
+
+def audit_view(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "at": entry.at.isoformat(),
+        "actor": entry.actor,
+        "action": entry.action,
+        "target": entry.target,
+        "details": entry.details,
     }
 
 

@@ -57,6 +57,27 @@ class AuditRepo:
                 )
             )
 
-    def list(self, limit: int = 100) -> builtins.list[AuditEntry]:
+    def list(
+        self,
+        limit: int = 100,
+        since: datetime | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+    ) -> builtins.list[AuditEntry]:
+        """Newest first; `action` matches itself and what it prefixes (`change` finds change.approve)."""
         with Session(self.engine) as s:
-            return list(s.exec(select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(limit)).all())
+            q = select(AuditEntry)
+            if since is not None:
+                q = q.where(col(AuditEntry.at) >= since)
+            if actor:
+                q = q.where(col(AuditEntry.actor) == actor)
+            if action:
+                q = q.where(
+                    (col(AuditEntry.action) == action) | col(AuditEntry.action).startswith(f"{action}.")
+                )
+            return list(s.exec(q.order_by(col(AuditEntry.id).desc()).limit(limit)).all())
+
+    def last(self, action: str) -> AuditEntry | None:
+        with Session(self.engine) as s:
+            q = select(AuditEntry).where(col(AuditEntry.action) == action).order_by(col(AuditEntry.id).desc())
+            return s.exec(q).first()
