@@ -3,14 +3,13 @@ decisions, and the configuration each agent started with)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 
-from agent.cli.common import DEFAULT_CONFIG, ConfigOpt, JsonOpt, StoreOpt, fail, open_store
+from agent.cli.common import DEFAULT_CONFIG, ConfigOpt, JsonOpt, StoreOpt, open_store, since_option
 from agent.cli.output import emit_json, table, when
-from agent.durations import parse_duration
 from agent.shell import views
 
 
@@ -29,12 +28,7 @@ def audit(
     store: StoreOpt = None,
 ) -> None:
     """The audit trail, newest first."""
-    try:
-        span = parse_duration(since)
-    except ValueError as e:
-        fail(f"--since: {e}")
-    if span <= timedelta(0):
-        fail("--since: must be a positive duration")
+    span = since_option(since)
     rows = open_store(config, store).audit.list(limit, datetime.now(UTC) - span, actor, action)
     docs = [views.audit_view(r) for r in rows]
     if json:

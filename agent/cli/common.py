@@ -7,6 +7,7 @@ import hmac
 import logging
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -14,6 +15,7 @@ import typer
 
 from agent.config import Config, load_config
 from agent.config.models import ROLE_RANK
+from agent.durations import parse_duration
 from agent.errors import AiopsError, ConfigError
 from agent.shell.store import Store
 
@@ -76,3 +78,14 @@ def acting_user(config: Path, store: str | None, role: str = "operator") -> str:
         fail("AIOPS_TOKEN matches no token in api.tokens")
     name = os.environ.get("AIOPS_ACTOR", "").strip() or getpass.getuser()
     return f"cli:{name}"
+
+
+def since_option(since: str) -> timedelta:
+    """A positive `--since` duration, or exit 1 saying what is wrong with it."""
+    try:
+        span = parse_duration(since)
+    except ValueError as e:
+        fail(f"--since: {e}")
+    if span <= timedelta(0):
+        fail("--since: must be a positive duration")
+    return span

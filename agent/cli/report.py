@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 import typer
 
-from agent.cli.common import DEFAULT_CONFIG, ConfigOpt, JsonOpt, StoreOpt, fail, open_store
+from agent.cli.common import DEFAULT_CONFIG, ConfigOpt, JsonOpt, StoreOpt, open_store, since_option
 from agent.cli.output import emit_json, table, when
 from agent.core.kpis import Rate, Report, compute
-from agent.durations import format_duration, parse_duration
+from agent.durations import format_duration
 
 SinceOpt = Annotated[
     str,
@@ -25,12 +25,7 @@ def report(
     store: StoreOpt = None,
 ) -> None:
     """KPIs: MTTD, MTTA, MTTR, auto-remediation rate and success, change success, SLA compliance, repeats."""
-    try:
-        span = parse_duration(since)
-    except ValueError as e:
-        fail(f"--since: {e}")
-    if span <= timedelta(0):
-        fail("--since: must be a positive duration")
+    span = since_option(since)
     until = datetime.now(UTC)
     db = open_store(config, store)
     start = until - span
