@@ -52,6 +52,11 @@ function num(value) {
   return Number(value).toPrecision(4).replace(/\.?0+$/, "");
 }
 
+// A value of any JSON type as one line of text (objects as JSON, not "[object Object]").
+function plain(value) {
+  return value !== null && typeof value === "object" ? JSON.stringify(value) : String(value);
+}
+
 function labels(map) {
   return Object.entries(map || {})
     .map(([k, v]) => `${k}=${v}`)
@@ -202,7 +207,7 @@ function evidence(signal) {
   if (ev.template) parts.push(el("p", {}, `template: ${ev.template} (${ev.count ?? "?"} lines)`));
   if (Array.isArray(ev.samples) && ev.samples.length) parts.push(el("pre", {}, ev.samples.join("\n")));
   for (const [key, value] of Object.entries(ev)) {
-    if (!["template", "samples", "count"].includes(key)) parts.push(el("p", {}, `${key}: ${value}`));
+    if (!["template", "samples", "count"].includes(key)) parts.push(el("p", {}, `${key}: ${plain(value)}`));
   }
   return parts.length ? el("div", { class: "evidence" }, parts) : "-";
 }
@@ -268,7 +273,8 @@ async function showIncident(id) {
       i.timeline.map((e) => [when(e.at), e.kind, e.actor, e.reason]),
     ),
     el("h3", {}, "Changes"),
-    i.changes.length ? i.changes.map((c) => changeBlock(c, render)) : el("p", {}, "No remediation."),
+    // replaceChildren takes nodes, not lists: a list would be shown as "[object HTMLElement]"
+    ...(i.changes.length ? i.changes.map((c) => changeBlock(c, render)) : [el("p", {}, "No remediation.")]),
   );
 }
 
