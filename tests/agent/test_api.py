@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter
 from agent.clock import ManualClock
 from agent.config.models import ApiConfig
 from agent.core.domain import ChangeStatus, IncidentStatus, Priority
-from agent.shell.api import create_app
+from agent.shell.api import UI_DIR, create_app
 from agent.shell.store import Store
 from tests.support.records import (
     T0,
@@ -450,9 +450,13 @@ def test_ui_is_served_with_a_strict_content_security_policy(api: Api) -> None:
     assert "'unsafe-inline'" not in csp
     assert page.headers["x-content-type-options"] == "nosniff"
     # every script is a file of ours: nothing inline for an injected value to hide in
-    assert '<script src="app.js" defer></script>' in page.text
+    assert '<script type="module" src="app.js"></script>' in page.text
     assert page.text.count("<script") == 1
-    script = api.call("GET", "/ui/app.js")
-    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
-    assert "innerHTML" not in script.text and "insertAdjacentHTML" not in script.text
+    modules = sorted(p.name for p in UI_DIR.glob("*.js"))
+    assert "app.js" in modules and "chart.js" in modules
+    for name in modules:
+        script = api.call("GET", f"/ui/{name}")
+        assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+        for unsafe in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "style="):
+            assert unsafe not in script.text, f"{name} uses {unsafe}"
     assert api.call("GET", "/ui/../agent/api.py").status_code == 404
