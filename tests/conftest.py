@@ -22,6 +22,9 @@ from demo.service import DemoService, make_handler
 from tests.support.postgres import PostgresServer, postgres_bindir
 from tests.support.recording_http import RecordingServer, Reply, Responder, serve
 
+# Fixtures of the on-call command and endpoint tests (a config with tokens, the API over a real store).
+pytest_plugins = ["tests.support.oncall"]
+
 STRICT = os.environ.get("AIOPS_STRICT_TESTS") == "1" or os.environ.get("CI", "").lower() == "true"
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -20,16 +20,19 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from agent.clock import Clock
 from agent.config.models import ROLE_RANK, AlertsConfig, ApiConfig, CircuitBreaker, IncidentsConfig
-from agent.core.domain import ChangeKind, ChangeStatus, IncidentStatus
+from agent.core.domain import ChangeKind, ChangeStatus, IncidentStatus, Priority
 from agent.core.events import Acknowledge, AlertsReceived
 from agent.core.incidents import can_become
 from agent.errors import InvalidTransition, NotFound
 from agent.shell import controls, views
 from agent.shell.bodies import Id, read_json, validate
 from agent.shell.envelope_api import add_envelope_routes
+from agent.shell.series import SeriesReader
 from agent.shell.store import Store
 from integrations.alertmanager import Limits, WebhookPayload
 
+# A list filter's free text: bounded, and without control characters (PostgreSQL refuses NUL in text).
+FilterText = Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")]
 UI_DIR = Path(__file__).parent / "ui"
 # The UI shows untrusted monitoring data: no inline script, nothing from elsewhere, no framing.
 UI_HEADERS = {
@@ -60,12 +63,15 @@ def create_app(
     services: Collection[str] | None = None,
     runbooks: Collection[str] | None = None,
     incidents: IncidentsConfig | None = None,
+    series: SeriesReader | None = None,
 ) -> FastAPI:
     """Writes go to the store (a decision, or the leader's inbox) whichever agent serves them; `wake`
     tells this agent's core, if it leads, to apply the inbox now. An acknowledgement waits up to
     `settle` seconds for the leader to apply it, so the answer shows its effect. `services` and
-    `runbooks`, when given, are the names a pause or resume may use."""
+    `runbooks`, when given, are the names a pause or resume may use. Without `series`, incident charts
+    show only what the store recorded."""
     max_clock_skew = (alerts or AlertsConfig()).max_clock_skew
+    charts = series or SeriesReader(store, clock)
     app = FastAPI(
         title="aiops-agent", version="1", docs_url="/docs", redoc_url=None, max_body_size=api.max_body
     )
@@ -150,15 +156,37 @@ def create_app(
 
     Read = Annotated[None, Depends(reader)]
 
+    @app.get("/api/v1/whoami")
+    def whoami(request: Request) -> dict[str, str | None]:
+        """The name and role of the presented token, so a client offers only what the role may do. No
+        token is nobody; a token that matches none is refused (401). The token is never sent back."""
+        if not request.headers.get("authorization"):
+            return {"name": None, "role": None}
+        who = identify(request)
+        if who is None:
+            raise HTTPException(401, "the token is not valid", headers={"WWW-Authenticate": "Bearer"})
+        return {"name": who[0], "role": who[1]}
+
     @app.get("/api/v1/incidents")
     def list_incidents(
-        _: Read, status: IncidentStatus | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+        _: Read,
+        status: IncidentStatus | None = None,
+        priority: Priority | None = None,
+        service: FilterText = None,
+        q: FilterText = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
-        return [views.incident_summary(i) for i in store.incidents.list(status=status, limit=limit)]
+        """`q` matches part of the title, service or signature, ignoring case."""
+        found = store.incidents.list(status=status, limit=limit, priority=priority, service=service, search=q)
+        return [views.incident_summary(i) for i in found]
 
     @app.get("/api/v1/incidents/{incident_id}")
     def get_incident(incident_id: Id, _: Read) -> dict[str, Any]:
         return views.incident_detail(store, incident_id)
+
+    @app.get("/api/v1/incidents/{incident_id}/series")
+    def incident_series(incident_id: Id, _: Read) -> dict[str, Any]:
+        return charts.incident(incident_id)
 
     @app.post("/api/v1/incidents/{incident_id}/acknowledge")
     def acknowledge(incident_id: Id, actor: Writer, note: Note) -> dict[str, Any]:
@@ -203,9 +231,16 @@ def create_app(
 
     @app.get("/api/v1/changes")
     def list_changes(
-        _: Read, status: ChangeStatus | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+        _: Read,
+        status: ChangeStatus | None = None,
+        priority: Priority | None = None,
+        service: FilterText = None,
+        q: FilterText = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
-        return [views.change_view(c) for c in store.changes.list(status=status, limit=limit)]
+        """`priority` is the incident's; `q` matches part of the runbook, rule or reason, ignoring case."""
+        found = store.changes.list(status=status, limit=limit, priority=priority, service=service, search=q)
+        return [views.change_view(c) for c in found]
 
     @app.get("/api/v1/changes/{change_id}")
     def get_change(change_id: Id, _: Read) -> dict[str, Any]:

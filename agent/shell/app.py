@@ -32,6 +32,7 @@ from agent.shell.health import SourceHealth
 from agent.shell.leader import Leader
 from agent.shell.leadership import LeaseLock, SqliteLock
 from agent.shell.metrics import AgentMetrics
+from agent.shell.series import SeriesReader
 from agent.shell.store import Store
 from agent.shell.store.fence import Fence
 from integrations.ansible import sweep_run_dirs
@@ -39,16 +40,33 @@ from integrations.prometheus import PrometheusClient
 from integrations.redaction import Redactor, redact_url
 
 log = logging.getLogger("aiops")
+CHART_TIMEOUT = 5.0
 
 
-def prometheus_client(config: Config) -> PrometheusClient:
+def prometheus_client(
+    config: Config, retries: int | None = None, timeout: float | None = None
+) -> PrometheusClient:
     p = config.agent.prometheus
     return PrometheusClient(
         p.url,
-        timeout=p.timeout.total_seconds(),
-        retries=p.retries,
+        timeout=p.timeout.total_seconds() if timeout is None else timeout,
+        retries=p.retries if retries is None else retries,
         backoff=p.backoff.total_seconds(),
         headers={k: v.get_secret_value() for k, v in p.headers.items()},
+    )
+
+
+def chart_reader(config: Config, store: Store, clock: Clock) -> SeriesReader:
+    """Charts are read while a person waits, from any replica: one attempt of at most CHART_TIMEOUT,
+    on a client of their own, so a Prometheus in trouble costs the page seconds, not minutes."""
+    a = config.agent
+    timeout = min(a.prometheus.timeout.total_seconds(), CHART_TIMEOUT)
+    return SeriesReader(
+        store,
+        clock,
+        {q.name: q for q in a.queries},
+        prometheus_client(config, retries=0, timeout=timeout),
+        a.prometheus.step,
     )
 
 
@@ -254,6 +272,7 @@ class AgentApp:
             services={s.name for s in self.config.services.services},
             runbooks=set(self.config.catalog.runbooks),
             incidents=self.config.agent.incidents,
+            series=chart_reader(self.config, self.store, self.clock),
         )
         config = uvicorn.Config(
             app, host=host.strip("[]"), port=int(port), log_level="warning", access_log=False

@@ -109,10 +109,8 @@ def change_view(row: Any) -> dict[str, Any]:
 def run_view(row: Any, events: list[Any] | None = None) -> dict[str, Any]:
     out = _view(RunPublic, row)
     if events is not None:
-        out["events"] = [
-            {k: v for k, v in _view(RunEventPublic, e).items() if k not in ("stdout", "changed")}
-            for e in events
-        ]
+        # each event's output is in the run's whole output already
+        out["events"] = [{k: v for k, v in _view(RunEventPublic, e).items() if k != "stdout"} for e in events]
     return out
 
 

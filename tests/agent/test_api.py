@@ -14,8 +14,8 @@ from prometheus_client import CollectorRegistry, Counter
 
 from agent.clock import ManualClock
 from agent.config.models import ApiConfig
-from agent.core.domain import ChangeStatus, IncidentStatus
-from agent.shell.api import create_app
+from agent.core.domain import ChangeStatus, IncidentStatus, Priority
+from agent.shell.api import UI_DIR, create_app
 from agent.shell.store import Store
 from tests.support.records import (
     T0,
@@ -193,6 +193,60 @@ def test_incident_detail_and_unknown_incident(api: Api) -> None:
     assert api.call("GET", "/api/v1/incidents/abc").status_code == 422
 
 
+def seed_for_filters(store: Store) -> None:
+    """Incidents of two services and priorities, with titles a search tells apart, and their changes."""
+    save_incidents(
+        store,
+        incident_state(1, title="demo-web latency 500 ms above expected"),
+        incident_state(2, service="demo-db", priority=Priority.P1, title="demo-db errors at 50% of requests"),
+        incident_state(3, status=IncidentStatus.RESOLVED, title="demo-web cache misses"),
+    )
+    add_change(store, 1, reason="latency above expected")
+    add_change(store, 2, service="demo-db", runbook="failover_db", reason="errors at 50%")
+    add_change(store, 3, ChangeStatus.SUCCEEDED, rule="clear-cache", reason="cache misses")
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "ids"),
+    [
+        ("/api/v1/incidents", {"priority": "P1"}, [2]),
+        ("/api/v1/incidents", {"service": "demo-web"}, [3, 1]),
+        ("/api/v1/incidents", {"service": "demo"}, []),  # a service is named whole
+        ("/api/v1/incidents", {"q": "CACHE"}, [3]),  # in any case
+        ("/api/v1/incidents", {"q": "50%"}, [2]),  # `%` is a character, not a wildcard: not "500 ms"
+        ("/api/v1/incidents", {"q": "demo-db"}, [2]),  # the service
+        ("/api/v1/incidents", {"q": "demo-web:demo_latency"}, [3, 2, 1]),  # the signature
+        ("/api/v1/incidents", {"status": "open", "service": "demo-web", "q": "latency"}, [1]),
+        ("/api/v1/changes", {"priority": "P1"}, [2]),  # the incident's priority
+        ("/api/v1/changes", {"service": "demo-db"}, [2]),
+        ("/api/v1/changes", {"q": "failover"}, [2]),  # the runbook
+        ("/api/v1/changes", {"q": "clear-"}, [3]),  # the rule
+        ("/api/v1/changes", {"q": "above"}, [1]),  # the reason
+        ("/api/v1/changes", {"status": "succeeded", "priority": "P2"}, [3]),
+        ("/api/v1/changes", {"q": "", "service": ""}, [3, 2, 1]),  # empty filters are no filters
+    ],
+)
+def test_lists_filter_by_status_priority_service_and_text(
+    api: Api, path: str, query: dict[str, str], ids: list[int]
+) -> None:
+    seed_for_filters(api.store)
+    r = api.call("GET", path, params=query)
+    assert r.status_code == 200, r.text
+    assert [item["id"] for item in r.json()] == ids
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"priority": "P9"}, {"priority": "p1"}, {"service": "a\x00b"}, {"q": "x" * 201}, {"q": "line\nbreak"}],
+)
+@pytest.mark.parametrize("path", ["/api/v1/incidents", "/api/v1/changes"])
+def test_bad_filters_are_422(api: Api, path: str, query: dict[str, str]) -> None:
+    seed_for_filters(api.store)
+    r = api.call("GET", path, params=query)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"][:2] == ["query", next(iter(query))]
+
+
 def test_list_changes(api: Api) -> None:
     ids = seed(api.store)
     r = api.call("GET", "/api/v1/changes")
@@ -335,6 +389,27 @@ def test_reads_can_require_a_viewer_token(private_api: Api) -> None:
     assert private_api.call("GET", "/healthz").status_code == 200
 
 
+def test_whoami_names_the_tokens_role_and_never_the_token(private_api: Api) -> None:
+    assert private_api.call("GET", "/api/v1/whoami").json() == {"name": None, "role": None}
+    for role, name in NAMES.items():
+        r = private_api.call("GET", "/api/v1/whoami", role=role)
+        assert r.json() == {"name": name, "role": role}
+        assert TOKENS[role] not in r.text
+    wrong = private_api.call("GET", "/api/v1/whoami", token="wrong-token-0123456789")
+    assert wrong.status_code == 401 and "wrong-token" not in wrong.text
+    assert private_api.call("GET", "/api/v1/whoami", headers={"Authorization": "Basic x"}).status_code == 401
+
+
+def test_charts_are_reads(private_api: Api) -> None:
+    seed(private_api.store)
+    assert private_api.call("GET", "/api/v1/incidents/1/series").status_code == 401
+    r = private_api.call("GET", "/api/v1/incidents/1/series", role="viewer")
+    assert r.status_code == 200
+    # no Prometheus given to this app: what the store recorded, and why only that
+    assert r.json()["prometheus"] == {"queried": False, "error": "no Prometheus is configured"}
+    assert [(s["source"], len(s["recorded"])) for s in r.json()["signals"]] == [("store", 1), ("store", 1)]
+
+
 def test_reads_are_open_by_default(api: Api) -> None:
     seed(api.store)
     assert api.call("GET", "/api/v1/incidents").status_code == 200
@@ -375,9 +450,13 @@ def test_ui_is_served_with_a_strict_content_security_policy(api: Api) -> None:
     assert "'unsafe-inline'" not in csp
     assert page.headers["x-content-type-options"] == "nosniff"
     # every script is a file of ours: nothing inline for an injected value to hide in
-    assert '<script src="app.js" defer></script>' in page.text
+    assert '<script type="module" src="app.js"></script>' in page.text
     assert page.text.count("<script") == 1
-    script = api.call("GET", "/ui/app.js")
-    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
-    assert "innerHTML" not in script.text and "insertAdjacentHTML" not in script.text
+    modules = sorted(p.name for p in UI_DIR.glob("*.js"))
+    assert "app.js" in modules and "chart.js" in modules
+    for name in modules:
+        script = api.call("GET", f"/ui/{name}")
+        assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+        for unsafe in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "style="):
+            assert unsafe not in script.text, f"{name} uses {unsafe}"
     assert api.call("GET", "/ui/../agent/api.py").status_code == 404

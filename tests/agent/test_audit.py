@@ -12,8 +12,8 @@ from prometheus_client import CollectorRegistry
 from agent.config import load_config
 from agent.shell.app import AgentApp
 from agent.shell.store import Store
-from tests.agent.conftest import ALICE, call
 from tests.agent.test_cli import aiops, json_out
+from tests.support.oncall import ALICE, call
 
 
 def test_the_cli_lists_and_filters_the_trail(config: Path) -> None:

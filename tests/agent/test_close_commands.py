@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from agent.core.domain import IncidentStatus, Priority
 from agent.shell.store import Store
-from tests.agent.conftest import ALICE, call
 from tests.agent.test_cli import aiops
+from tests.support.oncall import ALICE, call
 from tests.support.records import incident_state, save_incidents
 
 REVIEW = "summary: checkout 500s\nimpact: 4% of orders failed\nroot_cause: stuck worker pool\nactions: [alert on saturation]\n"

@@ -523,6 +523,7 @@ def test_each_sink_type_takes_its_own_settings_and_default_events(cfg: ConfigDir
     assert chat.events == [
         "escalation",
         "sla_breach",
+        "sla_warning",
         "remediation",
         "incident_acknowledged",
         "incident_resolved",

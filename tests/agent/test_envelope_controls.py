@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from agent.core.domain import ChangeStatus
 from agent.core.envelope import Switch
 from agent.shell.store import Store
-from tests.agent.conftest import ALICE, call
 from tests.agent.test_api import TOKENS
 from tests.agent.test_cli import aiops, json_out
+from tests.support.oncall import ALICE, call
 from tests.support.records import T0, add_change, incident_state, save_incidents
 
 

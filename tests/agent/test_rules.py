@@ -236,7 +236,7 @@ def test_plan_needs_a_verification() -> None:
         ("recycle_workers", None, "auto", ChangeType.STANDARD),
         ("recycle_workers", None, "required", ChangeType.NORMAL),
         ("restart_unit", {"unit": "nginx.service"}, "auto", ChangeType.NORMAL),
-        ("failover", {}, "auto", ChangeType.NORMAL),
+        ("failover", {}, "auto", ChangeType.EMERGENCY),  # the core runs it at once only for P1
     ],
 )
 def test_change_type(

@@ -1,29 +1,41 @@
 """The review UI in a real browser (Debian's Chromium driven by Playwright) against the real API server.
 
 An on-call engineer opens an incident, reads its evidence (hostile label values and log lines must show
-as text and run nothing), and approves or rejects changes with a token.
+as text and run nothing), its charts (from a real Prometheus) and every change in full, filters the
+lists, and acts with a token whose role decides which buttons work.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import uvicorn
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from agent.clock import ManualClock
+from agent.clock import ManualClock, SystemClock
 from agent.config.models import ApiConfig
-from agent.core.domain import ChangeStatus
+from agent.core.domain import ChangeStatus, IncidentStatus, Priority
+from agent.core.envelope import Matcher, Switch
 from agent.shell.api import create_app
+from agent.shell.series import SeriesReader
 from agent.shell.store import Store
-from demo.processes import free_port, wait_until
+from agent.shell.store.tables import RunbookEvent
+from demo.processes import free_port, prometheus_binary, wait_until
+from integrations.prometheus import PrometheusClient
 from tests.conftest import require
+from tests.support.backfill import promtool_binary
+from tests.support.charted import QUERY, STEP, start_charted, store_incident
 from tests.support.records import (
     T0,
     add_change,
@@ -36,9 +48,15 @@ from tests.support.records import (
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 CHROMIUM = "/usr/bin/chromium"
-OPERATOR = "operator-token-0123456789abcdef"
+TOKENS = {
+    "viewer": "viewer-token-0123456789abcdef",
+    "operator": "operator-token-0123456789abcdef",
+    "admin": "admin-token-0123456789abcdef",
+}
+NAMES = {"viewer": "dashboard", "operator": "oncall", "admin": "root-ops"}
 HOSTILE = '<img src=x onerror="window.__pwned=1">'
 HOSTILE_LOG = "<script>window.__pwned=2</script> request failed"
+MINUTE = timedelta(minutes=1)
 
 
 @dataclass
@@ -51,10 +69,28 @@ class Server:
         return approvals_in_inbox(self.store)
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    store = Store.open(f"sqlite:///{tmp_path / 'ui.db'}")
-    evidence = {"template": "request <*> failed", "samples": [HOSTILE_LOG], "count": 12}
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    port = free_port()
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    wait_until(lambda: uv.started, 10, "the API server")
+    yield f"http://127.0.0.1:{port}"
+    uv.should_exit = True
+    thread.join(10)
+
+
+def seed(store: Store) -> None:
+    """Incident 1 (open) with hostile evidence and two changes awaiting approval; incident 2 (P1,
+    resolved) whose change was approved with a note, ran, failed verification and was rolled back;
+    incident 3 (acknowledged) with a failed change that has a rollback playbook."""
+    evidence = {
+        "template": "request <*> failed",
+        "samples": [HOSTILE_LOG],
+        "count": 12,
+        "annotations": {"summary": "errors"},
+    }
     save_incidents(
         store,
         incident_state(
@@ -62,23 +98,82 @@ def server(tmp_path: Path) -> Iterator[Server]:
             title="demo-web latency high",
             signals=[
                 signal_state("fp-a", labels={"instance": HOSTILE, "job": "demo"}),
-                signal_state("fp-log", name="log_error_burst", evidence=evidence),
+                signal_state("fp-log", name="log_error_burst", source="logs", evidence=evidence),
             ],
         ),
+        incident_state(
+            2,
+            service="demo-db",
+            priority=Priority.P1,
+            status=IncidentStatus.RESOLVED,
+            title="demo-db errors at 50% of requests",
+            signals=[signal_state("fp-db", name="demo_db_errors", service="demo-db")],
+        ),
+        incident_state(3, status=IncidentStatus.ACKNOWLEDGED, title="demo-web cache misses"),
     )
     add_change(store, 1)
     add_change(store, 1, rule="another-rule")  # one open change per incident and rule
-    api = ApiConfig.model_validate({"tokens": [{"name": "oncall", "role": "operator", "token": OPERATOR}]})
-    app = create_app(store, CollectorRegistry(), api, ManualClock(T0), lambda: {"ready": True})
-    port = free_port()
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    wait_until(lambda: uv.started, 10, "the API server")
-    yield Server(f"http://127.0.0.1:{port}", store)
-    uv.should_exit = True
-    thread.join(10)
+    failover = add_change(
+        store,
+        2,
+        service="demo-db",
+        rule="failover-demo-db",
+        runbook="failover_db",
+        playbook="failover_db.yml",
+        params={"replica": "db-2", "drain": True},
+        rollback_playbook="failback_db.yml",
+        verify_promql="demo_db_errors < 0.05",
+    )
+    store.changes.decide(failover, True, "api:oncall", T0 + MINUTE, "checked the replica lag")
+    store.changes.transition(
+        failover,
+        [ChangeStatus.APPROVED],
+        ChangeStatus.ROLLED_BACK,
+        started_at=T0 + 2 * MINUTE,
+        finished_at=T0 + 4 * MINUTE,
+        verified_at=T0 + 3 * MINUTE,
+        verification="failed: demo_db_errors still 0.2 at the deadline",
+        outcome="verification failed; rolled back",
+    )
+    run(store, failover, "remediation", [("Promote replica", True), ("Check lag", False), ("Notify", None)])
+    run(store, failover, "rollback", [("Demote replica", True)])
+    add_change(
+        store, 3, ChangeStatus.FAILED, rule="clear-cache", runbook="clear_cache", rollback_playbook="warm.yml"
+    )
+
+
+def run(store: Store, change_id: int, kind: str, tasks: list[tuple[str, bool | None]]) -> None:
+    """A finished run with one host result per task: changed (True), ok (False) or skipped (None)."""
+    at = T0 + 2 * MINUTE
+    run_id = store.runs.start(change_id, kind, f"{kind}.yml", at)
+    for seq, (task, changed) in enumerate(tasks, 1):
+        kind_ = "runner_on_skipped" if changed is None else "runner_on_ok"
+        event = RunbookEvent(
+            run_id=run_id, seq=seq, kind=kind_, task=task, host="db-2", changed=bool(changed), at=at
+        )
+        store.runs.add_event(event)
+    store.runs.finish(run_id, "successful", 0, at + timedelta(seconds=20), "PLAY RECAP db-2 ok=2", [])
+
+
+def start(tmp_path: Path, customize: Callable[[FastAPI, Server], None] | None = None) -> Iterator[Server]:
+    store = Store.open(f"sqlite:///{tmp_path / 'ui.db'}")
+    seed(store)
+    api = ApiConfig.model_validate(
+        {"tokens": [{"name": NAMES[role], "role": role, "token": secret} for role, secret in TOKENS.items()]}
+    )
+    app = create_app(store, CollectorRegistry(), api, ManualClock(T0), lambda: {"ready": True}, settle=0)
+    server = Server("", store)
+    if customize is not None:
+        customize(app, server)
+    with serving(app) as url:
+        server.url = url
+        yield server
     store.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    yield from start(tmp_path)
 
 
 @pytest.fixture
@@ -99,48 +194,353 @@ def page() -> Iterator[Any]:
         )
         page = browser.new_page()
         page.set_default_timeout(10_000)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
         yield page
         browser.close()
+        assert errors == [], "the page raised"
+
+
+def use_token(page: Any, role: str | None, secret: str | None = None) -> None:
+    page.fill("#token", secret if secret is not None else TOKENS[role] if role else "")
+    page.click("#token-form button")
+
+
+def shown(page: Any) -> str:
+    """Everything the page holds as text, folded parts (closed <details>) included."""
+    return str(page.text_content("main"))
+
+
+# -------------------------------------------------------------------- evidence and changes
 
 
 def test_incident_evidence_is_shown_as_text_and_runs_nothing(server: Server, page: Any) -> None:
     page.goto(f"{server.url}/ui/")
     page.get_by_role("link", name="#1").first.click()
     page.wait_for_selector("text=Incident #1: demo-web latency high")
-    assert page.get_by_text(f"instance={HOSTILE}, job=demo").is_visible()
+    assert page.get_by_role("cell", name=f"instance={HOSTILE}, job=demo", exact=True).is_visible()
+    page.wait_for_selector(".charts[aria-busy=false]")
+    assert f"demo_latency_p99 {{instance={HOSTILE}, job=demo}}" in page.inner_text("figure.chart figcaption")
     assert page.get_by_text(HOSTILE_LOG).is_visible()
     assert page.get_by_text("template: request <*> failed (12 lines)").is_visible()
+    assert page.get_by_text('annotations: {"summary":"errors"}').is_visible()
     assert page.evaluate("window.__pwned") is None
     assert page.locator("main img, main script").count() == 0
+
+
+@pytest.mark.parametrize(
+    "path", ["#/incidents/1", "#/incidents/2", "#/incidents/3", "#/changes/3", "#/changes"]
+)
+def test_no_page_shows_an_object_where_its_text_belongs(server: Server, page: Any, path: str) -> None:
+    page.goto(f"{server.url}/ui/{path}")
+    page.wait_for_selector("main h2, main h3")
+    page.wait_for_load_state("networkidle")
+    assert "[object" not in shown(page)
+
+
+def test_a_change_shows_what_ran_who_approved_it_whether_it_worked_and_its_rollback(
+    server: Server, page: Any
+) -> None:
+    for path in ("#/incidents/2", "#/changes/3"):
+        page.goto(f"{server.url}/ui/{path}")
+        change = page.locator("section#change-3")
+        change.wait_for()
+        assert "[object" not in shown(page)
+
+        assert change.locator("h3").inner_text() == "Change #3: failover_db rolled_back"
+        assert change.locator("dd.runbook").inner_text() == "failover_db (failover_db.yml)"
+        params = change.locator("dd.params").inner_text()
+        assert '"replica": "db-2"' in params and '"drain": true' in params
+        assert (
+            change.locator("dd.approval").inner_text()
+            == 'approved by api:oncall at 2026-03-01 12:01:00Z: "checked the replica lag"'
+        )
+        assert change.locator("dd.verification").inner_text() == (
+            "demo_db_errors < 0.05 within 300s: "
+            "failed: demo_db_errors still 0.2 at the deadline at 2026-03-01 12:03:00Z"
+        )
+        assert change.locator("dd.rollback").inner_text() == "failback_db.yml: run #2 successful"
+        remediation, rollback = change.locator("details.run").all()
+        assert remediation.locator("summary").inner_text().startswith("remediation run #1: successful, rc 0")
+        assert rows(remediation.locator("table.tasks")) == [
+            ["Promote replica", "db-2", "changed", "2026-03-01 12:02:00Z"],
+            ["Check lag", "db-2", "ok", "2026-03-01 12:02:00Z"],
+            ["Notify", "db-2", "skipped", "2026-03-01 12:02:00Z"],
+        ]
+        assert rows(rollback.locator("table.tasks")) == [
+            ["Demote replica", "db-2", "changed", "2026-03-01 12:02:00Z"]
+        ]
+        assert "PLAY RECAP db-2 ok=2" in remediation.locator("pre").text_content()
+
+
+def rows(table: Any) -> list[list[str]]:
+    return [
+        [str(c).strip() for c in row]
+        for row in table.locator("tbody tr").evaluate_all(
+            "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
+        )
+    ]
+
+
+# -------------------------------------------------------------------- filters
+
+
+def assert_listed(page: Any, ids: list[str]) -> None:
+    """The list shows these ids, in this order, once the page has caught up."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("table.list tbody tr td:first-child a")).to_have_text(ids)
+
+
+def test_the_lists_filter_by_status_priority_and_service_and_search_text(server: Server, page: Any) -> None:
+    page.goto(f"{server.url}/ui/#/incidents")
+    page.wait_for_selector("table.list")
+    assert_listed(page, ["#3", "#2", "#1"])
+
+    page.select_option("form.filters select[name=priority]", "P1")
+    page.wait_for_url(re.compile(r"#/incidents\?priority=P1$"))
+    assert_listed(page, ["#2"])
+    page.reload()  # the filter lives in the address
+    assert_listed(page, ["#2"])
+    assert page.input_value("form.filters select[name=priority]") == "P1"
+
+    page.click("form.filters >> text=clear")
+    page.fill("form.filters input[name=q]", "CACHE")
+    page.press("form.filters input[name=q]", "Enter")
+    page.wait_for_url(re.compile(r"q=CACHE"))
+    assert_listed(page, ["#3"])
+
+    page.goto(f"{server.url}/ui/#/incidents?service=demo-web&status=open")
+    assert_listed(page, ["#1"])
+    page.goto(f"{server.url}/ui/#/incidents?q=no-such-thing")
+    page.wait_for_selector("text=No incidents match.")
+
+    page.goto(f"{server.url}/ui/#/changes")
+    page.wait_for_selector("table.list")
+    assert_listed(page, ["#4", "#3", "#2", "#1"])
+    page.select_option("form.filters select[name=status]", "rolled_back")
+    page.wait_for_url(re.compile(r"status=rolled_back"))
+    assert_listed(page, ["#3"])
+    page.goto(f"{server.url}/ui/#/changes?priority=P1")
+    assert_listed(page, ["#3"])
+    page.goto(f"{server.url}/ui/#/changes?q=another")
+    assert_listed(page, ["#2"])
+
+
+# -------------------------------------------------------------------- actions and roles
 
 
 def change_row(page: Any, n: int) -> Any:
     return page.locator("tbody tr").filter(has=page.locator(f'td:first-child a[href="#/changes/{n}"]'))
 
 
-def test_approving_needs_a_token_then_records_the_decision(server: Server, page: Any) -> None:
+def test_buttons_work_only_for_a_token_whose_role_allows_them(server: Server, page: Any) -> None:
+    seeded = server.approved
     page.goto(f"{server.url}/ui/#/changes")
-    change_row(page, 1).get_by_role("button", name="Approve").click()
-    page.wait_for_selector("#status.error")
-    assert "HTTP 401" in page.text_content("#status")
+    approve = change_row(page, 1).get_by_role("button", name="Approve")
+    assert (
+        approve.is_disabled() and approve.get_attribute("title") == "needs the operator role (no token set)"
+    )
+    use_token(page, "viewer")
+    page.wait_for_selector("text=dashboard (viewer)")
+    assert change_row(page, 1).get_by_role("button", name="Approve").is_disabled()
+    use_token(page, None, "not-a-token-0123456789")
+    page.wait_for_selector("text=token not accepted")
+    assert change_row(page, 1).get_by_role("button", name="Approve").is_disabled()
     assert server.store.changes.get(1).status == ChangeStatus.AWAITING_APPROVAL
 
-    page.fill("#token", OPERATOR)
-    page.click("#token-form button")
-    page.wait_for_selector("text=token set")
-    page.reload()  # setting the token re-renders the list; a note typed before that render lands would be lost
+    use_token(page, "operator")
+    page.wait_for_selector("text=oncall (operator)")
     change_row(page, 1).get_by_label("note").fill("checked the dashboard")
     change_row(page, 1).get_by_role("button", name="Approve").click()
     page.wait_for_selector("text=change #1 approved")
     change = server.store.changes.get(1)
     assert change.status == ChangeStatus.APPROVED and change.decided_by == "api:oncall"
-    assert server.approved == [1]
+    assert server.approved == [*seeded, 1]
     (entry,) = [e for e in server.store.incidents.timeline(1) if e.kind == "change_approved"]
     assert entry.reason == "change #1 approved by api:oncall: checked the dashboard"
 
     change_row(page, 2).get_by_role("button", name="Reject").click()
     page.wait_for_selector("text=change #2 rejected")
     assert server.store.changes.get(2).status == ChangeStatus.REJECTED
-    assert server.approved == [1], "a rejection must not start anything"
+    assert server.approved == [*seeded, 1], "a rejection must not start anything"
     page.wait_for_selector("tbody >> text=rejected")
     assert page.get_by_role("button", name="Approve").count() == 0, "decided changes offer no buttons"
+
+    page.goto(f"{server.url}/ui/#/incidents/1")
+    page.get_by_role("button", name="Acknowledge").click()
+    page.wait_for_selector("text=incident #1 acknowledged")
+    assert [(r.kind, r.actor) for r in server.store.inbox.pending()][-1] == ("acknowledge", "api:oncall")
+
+
+def test_retry_rollback_close_and_silence_reach_the_store(server: Server, page: Any) -> None:
+    page.goto(f"{server.url}/ui/#/incidents/3")
+    section = page.locator("section#change-4")
+    assert section.get_by_role("button", name="Retry").is_disabled()  # no token yet
+    use_token(page, "operator")
+    page.wait_for_selector("text=oncall (operator)")
+    section.get_by_label("note").fill("cache warmed by hand")
+    section.get_by_role("button", name="Retry").click()
+    page.wait_for_selector("text=change #4 retry requested")
+    section.get_by_label("note").fill("undo the warm-up")
+    section.get_by_role("button", name="Roll back").click()
+    page.wait_for_selector("text=change #4 rollback requested")
+
+    page.goto(f"{server.url}/ui/#/incidents/2")
+    page.locator("details.close-review summary").click()
+    page.fill("textarea[name=summary]", "db-2 lagged")
+    page.fill("textarea[name=impact]", "5% of checkouts failed for 4 minutes")
+    page.fill("textarea[name=root_cause]", "replica lag after a vacuum")
+    page.fill("textarea[name=actions]", "alert on replica lag\n\n  tune autovacuum  ")
+    page.get_by_role("button", name="Close with review").click()
+    page.wait_for_selector("text=closing incident #2 requested")
+    page.select_option("select[name=duration]", "4h")
+    page.fill("input[name=comment]", "failover drill")
+    page.get_by_role("button", name="Silence demo-db").click()
+    page.wait_for_selector("text=service demo-db silenced for 4h")
+
+    # no leader runs in this test: the requests wait in its inbox, as the store took them
+    pending = [(r.kind, r.actor, r.payload) for r in server.store.inbox.pending()]
+    requested = [(k, a, p.get("kind"), p.get("note")) for k, a, p in pending if k == "change_requested"]
+    assert requested == [
+        ("change_requested", "api:oncall", "retry", "cache warmed by hand"),
+        ("change_requested", "api:oncall", "rollback", "undo the warm-up"),
+    ]
+    [(_, actor, close)] = [(k, a, p) for k, a, p in pending if k == "close_incident"]
+    assert actor == "api:oncall" and close["incident_id"] == 2
+    assert {k: close["review"][k] for k in ("summary", "impact", "root_cause", "actions")} == {
+        "summary": "db-2 lagged",
+        "impact": "5% of checkouts failed for 4 minutes",
+        "root_cause": "replica lag after a vacuum",
+        "actions": ["alert on replica lag", "tune autovacuum"],
+    }
+    [silence] = server.store.silences.list(T0)
+    assert (silence.matchers, silence.comment, silence.created_by) == (
+        [{"name": "service", "op": "=", "value": "demo-db"}],
+        "failover drill",
+        "api:oncall",
+    )
+    assert silence.ends_at - silence.starts_at == timedelta(hours=4)
+
+
+@pytest.fixture
+def server_without_description(tmp_path: Path) -> Iterator[Server]:
+    """An agent that does not publish its OpenAPI description (the UI cannot know its routes) and, like
+    an older version, has no retry route."""
+    gone = {"/api/v1/changes/{change_id}/retry"}
+
+    def hide(app: FastAPI, _: Server) -> None:
+        gone.add(str(app.openapi_url))
+        app.router.routes = [r for r in app.router.routes if getattr(r, "path", "") not in gone]
+
+    yield from start(tmp_path, hide)
+
+
+def test_a_button_whose_route_turns_out_missing_hides_itself(
+    server_without_description: Server, page: Any
+) -> None:
+    server = server_without_description
+    page.goto(f"{server.url}/ui/")
+    use_token(page, "operator")
+    page.wait_for_selector("text=oncall (operator)")
+    page.goto(f"{server.url}/ui/#/incidents/3")
+    retry = page.locator("section#change-4").get_by_role("button", name="Retry")
+    retry.click()
+    page.wait_for_selector("text=Retry: this agent does not offer it (HTTP 404: Not Found)")
+    assert retry.is_hidden()
+    assert server.store.changes.get(4).status == ChangeStatus.FAILED
+
+
+# -------------------------------------------------------------------- charts
+
+
+@pytest.fixture
+def charted_server(tmp_path: Path) -> Iterator[tuple[str, Any]]:
+    """Incident #1 with a metric signal whose history a real Prometheus holds, and change #1 during it."""
+    require(prometheus_binary() is not None, "prometheus (Debian package)")
+    require(promtool_binary() is not None, "promtool (Debian package prometheus)")
+    charted = start_charted(tmp_path / "prometheus")
+    store = Store.open(f"sqlite:///{tmp_path / 'charts.db'}")
+    client = PrometheusClient(charted.url, timeout=5, retries=0)
+    try:
+        store_incident(store, charted)
+        reader = SeriesReader(store, SystemClock(), {QUERY.name: QUERY}, client, timedelta(seconds=STEP))
+        app = create_app(store, CollectorRegistry(), ApiConfig(), SystemClock(), dict, series=reader)
+        with serving(app) as url:
+            yield url, charted
+    finally:
+        client.session.close()
+        store.close()
+        charted.stop()
+
+
+def test_each_metric_signal_is_charted_around_the_incident_with_its_limit_and_changes(
+    charted_server: tuple[str, Any], page: Any
+) -> None:
+    url, charted = charted_server
+    answer = requests.get(f"{url}/api/v1/incidents/1/series", timeout=10).json()
+    page.goto(f"{url}/ui/#/incidents/1")
+    page.wait_for_selector(".charts[aria-busy=false]")
+
+    (chart,) = page.locator("svg.chart").all()  # the log signal is not a series
+    (line,) = chart.locator("polyline.series").all()
+    points = [tuple(map(float, p.split(","))) for p in str(line.get_attribute("points")).split()]
+    assert len(points) == len(answer["signals"][0]["points"]) == 181
+    fault = round((charted.fault_at - answer["start"]) / STEP)
+    assert points[fault][1] < points[fault - 1][1] - 20, "the fault's step up shows (y grows downwards)"
+    (start,) = chart.locator('line.marker.change-start[data-change="1"]').all()
+    (end,) = chart.locator('line.marker.change-end[data-change="1"]').all()
+    assert float(start.get_attribute("x1")) < float(end.get_attribute("x1"))
+    assert start.locator("title").text_content().startswith("change #1 started")
+    assert chart.locator("line.marker.opened").count() == chart.locator("line.marker.resolved").count() == 1
+    assert chart.locator("rect.limit.above title").text_content() == "limit: above 0.5 (critical)"
+    assert chart.locator("line.expected title").text_content() == "limit 0.5"
+    assert chart.locator("circle.recorded").count() == 2
+    assert page.get_by_text("from Prometheus: 181 points, one every 15s").is_visible()
+
+
+# -------------------------------------------------------------------- safety envelope and audit
+
+
+def test_silences_and_the_kill_switch_page_with_each_role(server: Server, page: Any) -> None:
+    store = server.store
+    store.silences.add(
+        [Matcher.parse(f"service={HOSTILE}")], T0, T0 + timedelta(hours=2), "cli:bob", HOSTILE, T0
+    )
+    store.switches.add(Switch("pause", "demo-db", None, "failover drill", "cli:bob", T0))
+    page.goto(f"{server.url}/ui/#/safety")
+    page.wait_for_selector("text=paused demo-db")
+    assert f"service={HOSTILE}" in shown(page) and page.evaluate("window.__pwned") is None
+    expire = page.get_by_role("button", name="Expire")
+    assert expire.is_disabled()  # no token
+    use_token(page, "operator")
+    page.wait_for_selector("text=oncall (operator)")
+    assert page.get_by_role("button", name="Pause").is_disabled()  # needs admin
+    page.get_by_role("button", name="Expire").click()
+    page.wait_for_selector("text=silence #1 expired")
+    assert store.silences.get(1).expired_by == "api:oncall"
+
+    use_token(page, "admin")
+    page.wait_for_selector("text=root-ops (admin)")
+    page.fill("input[name=reason]", "incident review")
+    page.get_by_role("button", name="Pause").click()
+    page.wait_for_selector("text=paused everywhere")
+    assert [(s.kind, s.service, s.actor) for s in store.switches.current()][-1] == (
+        "pause",
+        None,
+        "api:root-ops",
+    )
+
+
+def test_the_audit_page_is_for_admins(server: Server, page: Any) -> None:
+    server.store.silences.add(
+        [Matcher.parse("service=demo-web")], T0, T0 + timedelta(hours=1), "cli:bob", "x", T0
+    )
+    page.goto(f"{server.url}/ui/")
+    use_token(page, "operator")
+    page.wait_for_selector("text=oncall (operator)")
+    page.goto(f"{server.url}/ui/#/audit")
+    page.wait_for_selector("text=The audit trail needs an admin token.")
+    use_token(page, "admin")
+    page.wait_for_selector("table.audit >> text=silence.add")
+    assert "cli:bob" in shown(page)

@@ -22,7 +22,8 @@ from agent.errors import InvalidTransition, NotFound
 from agent.shell.store import inbox, journal
 from agent.shell.store.engine import writing
 from agent.shell.store.fence import Fence
-from agent.shell.store.tables import Change, RunbookEvent, RunbookRun
+from agent.shell.store.search import contains
+from agent.shell.store.tables import Change, Incident, RunbookEvent, RunbookRun
 
 _FINISHED_RUN = [RunStatus.RUNNING.value]
 
@@ -39,14 +40,28 @@ class ChangeRepo:
             return row
 
     def list(
-        self, status: str | None = None, incident_id: int | None = None, limit: int = 100
+        self,
+        status: str | None = None,
+        incident_id: int | None = None,
+        limit: int = 100,
+        priority: str | None = None,
+        service: str | None = None,
+        search: str | None = None,
     ) -> builtins.list[Change]:
+        """Newest first; `priority` is the incident's, `search` part of the runbook, rule or reason."""
         with Session(self.engine) as s:
             q = select(Change)
             if status:
                 q = q.where(col(Change.status) == status)
             if incident_id is not None:
                 q = q.where(col(Change.incident_id) == incident_id)
+            if priority:
+                of = select(col(Incident.id)).where(col(Incident.priority) == priority)
+                q = q.where(col(Change.incident_id).in_(of))
+            if service:
+                q = q.where(col(Change.service) == service)
+            if search:
+                q = q.where(contains(search, Change.runbook, Change.rule, Change.reason))
             return list(s.exec(q.order_by(col(Change.id).desc()).limit(limit)).all())
 
     def created_between(self, since: datetime, until: datetime) -> builtins.list[Change]:

@@ -14,6 +14,7 @@ from agent.core.domain import IncidentStatus
 from agent.core.incidents import IncidentState, SignalState
 from agent.core.records import IncidentBase, SignalBase
 from agent.errors import NotFound
+from agent.shell.store.search import contains
 from agent.shell.store.tables import Incident, IncidentEvent, SignalRecord
 
 INCIDENT_FIELDS = list(IncidentBase.model_fields)
@@ -33,11 +34,26 @@ class IncidentRepo:
                 raise NotFound(f"no incident {incident_id}")
             return row
 
-    def list(self, status: str | None = None, limit: int = 100, offset: int = 0) -> builtins.list[Incident]:
+    def list(
+        self,
+        status: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        priority: str | None = None,
+        service: str | None = None,
+        search: str | None = None,
+    ) -> builtins.list[Incident]:
+        """Newest first; `search` is part of the title, service or signature, in any case."""
         with Session(self.engine) as s:
             q = select(Incident)
             if status:
                 q = q.where(Incident.status == status)
+            if priority:
+                q = q.where(Incident.priority == priority)
+            if service:
+                q = q.where(Incident.service == service)
+            if search:
+                q = q.where(contains(search, Incident.title, Incident.service, Incident.signature))
             q = (
                 q.order_by(col(Incident.opened_at).desc(), col(Incident.id).desc())
                 .offset(offset)

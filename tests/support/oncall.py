@@ -1,5 +1,5 @@
-"""Fixtures shared by the tests of on-call commands and endpoints: a config with a store and a token of
-each role, and the API over a real SQLite store."""
+"""Fixtures shared by the tests of on-call commands and endpoints (registered in tests/conftest.py): a
+config with a store and a token of each role, and the API over a real SQLite store."""
 
 from __future__ import annotations
 

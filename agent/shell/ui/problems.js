@@ -1,0 +1,41 @@
+// Problem candidates (recurring patterns) and the incidents each links.
+
+import { api } from "./api.js";
+import { el, incidentLink, statusBadge, table, when } from "./dom.js";
+
+export async function showProblems() {
+  const problems = await api("/api/v1/problems");
+  return [
+    el("h2", {}, "Problem candidates"),
+    problems.length === 0
+      ? el("p", {}, "No recurring patterns yet.")
+      : table(
+          ["problem", "status", "service", "title", "occurrences", "first seen", "last seen"],
+          problems.map((p) => [
+            el("a", { href: `#/problems/${Number(p.id)}` }, `#${p.id}`),
+            p.status,
+            p.service,
+            p.title,
+            p.occurrences,
+            when(p.first_seen),
+            when(p.last_seen),
+          ]),
+        ),
+  ];
+}
+
+export async function showProblem(id) {
+  const p = await api(`/api/v1/problems/${Number(id)}`);
+  return [
+    el("p", {}, el("a", { href: "#/problems" }, "← problems")),
+    el("h2", {}, `Problem #${p.id}: ${p.title}`),
+    el("p", {}, `${p.status}, ${p.kind}, signature ${p.signature}, ${p.occurrences} occurrences`),
+    p.root_cause ? el("p", {}, `root cause: ${p.root_cause}`) : null,
+    p.workaround ? el("p", {}, `workaround: ${p.workaround}`) : null,
+    el("h3", {}, "Incidents"),
+    table(
+      ["incident", "priority", "status", "opened", "title"],
+      p.incidents.map((i) => [incidentLink(i.id), i.priority, statusBadge(i.status), when(i.opened_at), i.title]),
+    ),
+  ];
+}
