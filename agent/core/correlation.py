@@ -70,6 +70,9 @@ class Correlator:
     def active(self) -> list[IncidentState]:
         return [i for by_service in self._active.values() for i in by_service.values()]
 
+    def active_of(self, service: str) -> Iterable[IncidentState]:
+        return self._active.get(service, {}).values()
+
     def _index(self, inc: IncidentState) -> None:
         self.incidents[inc.ref] = inc
         if inc.id is not None:

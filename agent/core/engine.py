@@ -111,9 +111,10 @@ class Core:
         self._held: dict[tuple[int, str], str] = {}  # (incident ref, rule) -> why it was last held back
         self._reconsider = False  # a hold may have ended: every active incident is considered again
         self._inhibiting: set[int] = set()  # refs of active incidents that hold their dependents back
+        self._again: dict[int, IncidentState] = {}  # incidents to consider again after this event
         self.flaps = FlapDetector(a.correlation.flapping)
         self.holds = Holds(
-            self.config, self.ledger, self.envelope, self.flaps, self.services, self.correlator.active
+            self.config, self.ledger, self.envelope, self.flaps, self.services, self.correlator.active_of
         )
         self.envelope.update(ws.silences, ws.switches)
         self.correlator.adopt(ws.incidents)
@@ -405,7 +406,9 @@ class Core:
         considered = list(out.incidents.values())
         if self._reconsider:  # a resume, an expired silence: what was held back may act now
             self._reconsider = False
-            considered += [i for i in self.correlator.active() if i.ref not in out.incidents]
+            self._again = {i.ref: i for i in self.correlator.active()}
+        considered += [i for ref, i in self._again.items() if ref not in out.incidents and i.status.active]
+        self._again = {}
         for inc in considered:
             if inc.status is IncidentStatus.RESOLVED:
                 self._withdraw(inc, now, out)
@@ -493,7 +496,7 @@ class Core:
 
     def _flap(self, inc: IncidentState, now: datetime, out: Decisions) -> None:
         """Mark `inc` flapping, or settled, as its signals' recent transitions say."""
-        flapping = inc.status.active and self.flaps.flapping(inc, now)
+        flapping = self.flaps.flapping(inc, now) and inc.status.active
         if flapping == inc.flapping:
             return
         inc.flapping = flapping
@@ -506,15 +509,14 @@ class Core:
 
     def _inhibition(self, inc: IncidentState) -> None:
         """An urgent incident upstream started or stopped holding its dependents: look at them again."""
-        inhibits = inc.status.active and self.holds.inhibits(inc)
+        inhibits = self.holds.inhibits(inc) and inc.status.active
         if inhibits == (inc.ref in self._inhibiting):
             return
         (self._inhibiting.add if inhibits else self._inhibiting.discard)(inc.ref)
-        below = self.services.dependents(inc.service)
-        for other in self.correlator.active():
-            if other.service in below:
+        for service in self.services.dependents(inc.service):
+            for other in self.correlator.active_of(service):
                 self._considered.pop(other.ref, None)
-        self._reconsider = True
+                self._again[other.ref] = other
 
     def _note_held(self, inc: IncidentState, rule: str, reason: str, now: datetime, out: Decisions) -> None:
         """A rule would act but the envelope holds it back: said once per reason in the timeline."""

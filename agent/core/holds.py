@@ -33,14 +33,15 @@ class Holds:
         envelope: Envelope,
         flaps: FlapDetector,
         services: ServiceMap,
-        active: Callable[[], Iterable[IncidentState]],
+        active_of: Callable[[str], Iterable[IncidentState]],
     ):
         self.remediation = config.agent.remediation
         self.ledger = ledger
         self.envelope = envelope
         self.flaps = flaps
         self.services = services
-        self.active = active
+        self.active_of = active_of
+        self._upstream = frozenset(s.name for s in config.services.services if services.dependents(s.name))
 
     def reason(self, inc: IncidentState, rule: Rule, runbook: str, now: datetime) -> tuple[str, datetime]:
         """Why `rule` (running `runbook`) may not act on `inc` now ("" when it may), and until when."""
@@ -72,15 +73,13 @@ class Holds:
         return f"automation paused {scope} by {pause.actor}: {pause.reason}"
 
     def _inhibited(self, inc: IncidentState, runbook: str, now: datetime) -> str:
-        upstream = self.services.dependencies(inc.service)
-        if not upstream:
-            return ""
-        for other in self.active():
-            if other.service in upstream and other.priority.at_least(INHIBITING):
-                return (
-                    f"inhibited by incident #{other.id} ({other.priority}) on {other.service}, "
-                    f"which {inc.service} depends on"
-                )
+        for service in sorted(self.services.dependencies(inc.service)):
+            for other in self.active_of(service):
+                if other.priority.at_least(INHIBITING):
+                    return (
+                        f"inhibited by incident #{other.id} ({other.priority}) on {other.service}, "
+                        f"which {inc.service} depends on"
+                    )
         return ""
 
     def _flapping(self, inc: IncidentState, runbook: str, now: datetime) -> str:
@@ -95,4 +94,4 @@ class Holds:
 
     def inhibits(self, inc: IncidentState) -> bool:
         """Whether `inc` holds automation elsewhere (so its changes make the core look again)."""
-        return inc.priority.at_least(INHIBITING) and bool(self.services.dependents(inc.service))
+        return inc.service in self._upstream and inc.priority.at_least(INHIBITING)

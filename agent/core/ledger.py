@@ -45,6 +45,9 @@ class ChangeLedger:
     def __init__(self, horizon: timedelta):
         self.horizon = horizon  # the longest window any guard looks back: older changes no longer matter
         self._recent: list[Tracked] = []  # every change within the horizon, oldest first (budgets)
+        self._failed: dict[
+            tuple[str, str], list[Tracked]
+        ] = {}  # (runbook, service) -> failed ones (breakers)
         self._by_incident: dict[int, list[Tracked]] = {}  # by incident ref
         self._by_rule: dict[tuple[str, str], list[Tracked]] = {}
         self._by_id: dict[int, Tracked] = {}
@@ -81,6 +84,8 @@ class ChangeLedger:
             self._by_incident.setdefault(t.incident_ref, []).append(t)
         self._by_rule.setdefault((t.rule, t.service), []).append(t)
         self._recent.append(t)
+        if t.finished_at is not None:
+            self._failed.setdefault((t.runbook, t.service), []).append(t)
         if t.id is not None:
             self._by_id[t.id] = t
 
@@ -100,18 +105,15 @@ class ChangeLedger:
         t = self._by_id.get(change_id)
         if t is not None and t.status is not status:
             t.status = status
-            if status in FAILED:
+            if status in FAILED and t.finished_at is None:
                 t.finished_at = at
+                self._failed.setdefault((t.runbook, t.service), []).append(t)
             self._moved(t)
         return t
 
     def failures(self, runbook: str, service: str) -> list[datetime]:
         """When changes running `runbook` on `service` failed, within the horizon."""
-        return [
-            t.finished_at
-            for t in self._recent
-            if t.finished_at is not None and t.runbook == runbook and t.service == service
-        ]
+        return [t.finished_at for t in self._failed.get((runbook, service), ()) if t.finished_at is not None]
 
     def made_since(
         self, since: datetime, service: str | None = None, runbook: str | None = None, rule: str | None = None
@@ -156,6 +158,12 @@ class ChangeLedger:
         """Drop changes too old for any cooldown (called on clock ticks, so memory stays bounded)."""
         cutoff = now - self.horizon
         self._recent = [t for t in self._recent if t.created_at >= cutoff or t.open]
+        for key in list(self._failed):
+            kept = [t for t in self._failed[key] if t.created_at >= cutoff]
+            if kept:
+                self._failed[key] = kept
+            else:
+                del self._failed[key]
         for key in list(self._by_rule):
             kept = [t for t in self._by_rule[key] if t.created_at >= cutoff or t.open]
             if kept:
@@ -170,3 +178,5 @@ class ChangeLedger:
             self._by_rule[(t.rule, t.service)].remove(t)
         if t in self._recent:
             self._recent.remove(t)
+        if t in self._failed.get((t.runbook, t.service), []):
+            self._failed[(t.runbook, t.service)].remove(t)
