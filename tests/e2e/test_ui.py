@@ -22,11 +22,15 @@ import requests
 import uvicorn
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
+from sqlalchemy import text
 
 from agent.clock import ManualClock, SystemClock
 from agent.config.models import ApiConfig
+from agent.core.decisions import Audit, Closure, Decisions
 from agent.core.domain import ChangeStatus, IncidentStatus, Priority
 from agent.core.envelope import Matcher, Switch
+from agent.core.incidents import Entry
+from agent.core.records import ReviewBase
 from agent.shell.api import create_app
 from agent.shell.series import SeriesReader
 from agent.shell.store import Store
@@ -544,3 +548,28 @@ def test_the_audit_page_is_for_admins(server: Server, page: Any) -> None:
     use_token(page, "admin")
     page.wait_for_selector("table.audit >> text=silence.add")
     assert "cli:bob" in shown(page)
+
+
+def test_a_closed_incident_shows_its_review_and_a_muted_signal_why(server: Server, page: Any) -> None:
+    store = server.store
+    review = ReviewBase(
+        incident_id=2,
+        summary=HOSTILE,
+        impact="5% of checkouts failed",
+        root_cause="replica lag",
+        actions=["alert on lag", HOSTILE_LOG],
+        author="cli:alice",
+        created_at=T0,
+    )
+    entry = Entry(2, T0 + MINUTE, "closed", "cli:alice", "closed with a post-incident review")
+    audit = Audit(T0 + MINUTE, "cli:alice", "incident.close", "incident:2", {})
+    store.committer({}, None).commit(Decisions(at=T0, closes=[Closure(2, entry, audit, review)]), 0)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE signals SET muted = 'silence #3 (service=demo-db; cli:bob: drill)'"))
+    page.goto(f"{server.url}/ui/#/incidents/2")
+    page.wait_for_selector("section.review >> text=replica lag")
+    text_shown = shown(page)
+    assert "closed 2026-" in text_shown and "by cli:alice" in text_shown
+    assert HOSTILE in text_shown and HOSTILE_LOG in text_shown and page.evaluate("window.__pwned") is None
+    assert "silence #3 (service=demo-db; cli:bob: drill)" in text_shown
+    assert "[object" not in text_shown

@@ -82,7 +82,9 @@ export async function showIncident(id, refresh) {
       statusBadge(i.status, i.escalated),
       ` ${i.service}, impact ${i.impact}, urgency ${i.urgency}; opened ${when(i.opened_at)}`,
       i.resolved_at ? `, resolved ${when(i.resolved_at)} by ${i.resolved_by}: ${i.resolution}` : "",
+      i.closed_at ? `, closed ${when(i.closed_at)} by ${i.closed_by}` : "",
     ),
+    i.flapping ? el("p", { class: "flapping" }, "Flapping: its signals keep coming and going; automation holds.") : null,
     el(
       "p",
       { class: "sla" },
@@ -98,7 +100,7 @@ export async function showIncident(id, refresh) {
     ),
     el("h3", {}, "Signals"),
     table(
-      ["signal", "labels", "detector", "severity", "count", "peak", "last value", "expected", "cleared", "evidence"],
+      ["signal", "labels", "detector", "severity", "count", "peak", "last value", "expected", "cleared", "muted", "evidence"],
       i.signals.map((s) => [
         s.name,
         labels(s.labels),
@@ -109,6 +111,7 @@ export async function showIncident(id, refresh) {
         num(s.last_value),
         num(s.expected),
         when(s.cleared_at),
+        s.muted || "-",
         evidence(s),
       ]),
     ),
@@ -119,7 +122,26 @@ export async function showIncident(id, refresh) {
       ["at", "event", "actor", "reason"],
       i.timeline.map((e) => [when(e.at), e.kind, e.actor, e.reason]),
     ),
+    i.review ? reviewBlock(i.review) : null,
     el("h3", {}, "Changes"),
     i.changes.length ? i.changes.map((c) => changeBlock(c, i.timeline, refresh)) : el("p", {}, "No remediation."),
   ];
+}
+
+function reviewBlock(r) {
+  return el(
+    "section",
+    { class: "review" },
+    el("h3", {}, "Post-incident review"),
+    el("p", {}, `by ${r.author}, ${when(r.created_at)}`),
+    table(
+      ["", ""],
+      [
+        ["summary", r.summary],
+        ["impact", r.impact],
+        ["root cause", r.root_cause],
+        ["actions", r.actions.length ? el("ul", {}, r.actions.map((a) => el("li", {}, a))) : "-"],
+      ],
+    ),
+  );
 }
