@@ -258,6 +258,8 @@ class Core:
         if why:
             text = f"{e.kind} of change #{e.origin_id} refused: {why}"
             out.entry(Entry(target, now, "change_request_refused", e.actor, text, {"change_id": e.origin_id}))
+            refused = {"refused": why, "note": e.note}
+            out.audit.append(Audit(now, e.actor, f"change.{e.kind}", f"change:{e.origin_id}", refused))
             return
         rollback = e.kind is ChangeKind.ROLLBACK
         status = ChangeStatus.DRY_RUN if self.config.dry_run else ChangeStatus.APPROVED
@@ -344,6 +346,9 @@ class Core:
             why = f"{priority} incidents need a post-incident review before they are closed"
         if why:
             out.entry(Entry(target, now, "close_refused", e.actor, why))
+            out.audit.append(
+                Audit(now, e.actor, "incident.close", f"incident:{e.incident_id}", {"refused": why})
+            )
             return
         said = "closed" + (" with a post-incident review" if e.review is not None else "")
         entry = Entry(e.incident_id, now, "closed", e.actor, said)

@@ -89,6 +89,9 @@ def test_a_p1_needs_a_review_to_close_and_keeps_it(rig: Rig) -> None:
     rig.apply(CloseIncident(1, "cli:mallory", Priority.P1))
     assert rig.store.incidents.get(1).status == "resolved"
     assert kinds(rig)[-1] == "close_refused"
+    assert [(a.actor, a.details) for a in rig.store.audit.list() if a.action == "incident.close"] == [
+        ("cli:mallory", {"refused": "P1 incidents need a post-incident review before they are closed"})
+    ]
     rig.apply(CloseIncident(1, "cli:alice", Priority.P1, review()))
     assert rig.store.incidents.get(1).status == "closed"
     stored = rig.store.closing.review(1)

@@ -128,6 +128,11 @@ def test_a_retry_is_a_new_linked_change_approved_by_whoever_asked(tmp_path: Path
             refused
             == f"retry of change #{first.id} refused: change #{made.id} is still open for this incident"
         )
+        [audit] = [
+            a for a in r.store.audit.list() if a.target == f"change:{first.id}" and "refused" in a.details
+        ]
+        assert (audit.actor, audit.action) == ("cli:alice", "change.retry")
+        assert audit.details["refused"] == f"change #{made.id} is still open for this incident"
 
 
 def test_a_rollback_runs_the_rollback_playbook_without_verifying(tmp_path: Path) -> None:
