@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,9 @@ import pytest
 import requests
 import yaml
 
+from agent.config import load_config
+from agent.core.envelope import Matcher, Switch
+from agent.shell.store import Store
 from demo.processes import prometheus_binary, start_prometheus, wait_until
 from tests.conftest import DemoExporter, require, start_exporter
 from tests.e2e.conftest import HEALTHY, write_config
@@ -200,3 +203,43 @@ def test_an_unreachable_prometheus_is_a_clear_error(tmp_path: Path, recorded: Re
     cfg = write_config(tmp_path, "http://127.0.0.1:9")
     done = replay(cfg, recorded)
     assert done.returncode == 1 and "cannot read history" in done.stderr
+
+
+@pytest.mark.parametrize("hold", ["silence", "pause"])
+def test_silences_and_pauses_recorded_then_are_applied(recorded: Recorded, tmp_path: Path, hold: str) -> None:
+    cfg = config_dir(tmp_path, recorded)
+    live = Store.open(load_config(cfg).agent.store.url)
+    before = datetime.fromtimestamp(recorded.since - 60, UTC)
+    try:
+        if hold == "silence":
+            live.silences.add(
+                [Matcher.parse("service=demo-web")],
+                before,
+                before + timedelta(hours=1),
+                "cli:bob",
+                "drill",
+                before,
+            )
+        else:
+            live.switches.add(Switch("pause", None, None, "freeze", "cli:bob", before))
+        audit_before = len(live.audit.list())
+    finally:
+        live.close()
+    done = replay(cfg, recorded, "--json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    [incident] = doc["incidents"]
+    assert incident["changes"] == [], f"the {hold} recorded in the live store holds the plan back"
+    if hold == "silence":
+        assert incident["muted"] and incident["muted"][0].endswith(
+            "muted by silence #1 (service=demo-web; cli:bob: drill)"
+        )
+        assert doc["totals"]["silences_applied"] == 1
+    else:
+        assert any("automation paused everywhere by cli:bob: freeze" in h for h in incident["held_back"])
+        assert doc["totals"]["switches_applied"] == 1
+    live = Store.open(load_config(cfg).agent.store.url)
+    try:
+        assert len(live.audit.list()) == audit_before and live.incidents.list() == []  # read, never written
+    finally:
+        live.close()

@@ -8,10 +8,12 @@ written. With a second rule set it replays twice and reports where their plans d
 from __future__ import annotations
 
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from agent.config import Config
+from agent.shell.replay.envelope import EnvelopeLog
 from agent.shell.replay.history import History
 from agent.shell.replay.report import document, shadow
 from agent.shell.replay.run import Progress, Replay
@@ -30,7 +32,8 @@ def replay(
     """Replay [since, until] with `config`'s rules (and again with `candidate`'s, when given: the
     document then describes the candidate and its `shadow` the differences). `keep`: a directory that
     receives each replay's store, for `aiops incidents list --store sqlite:///...`."""
-    history = History(config, client, since, until)
+    recorded = EnvelopeLog.read(config.agent.store.url, _dt(since), _dt(until))
+    history = History(config, client, since, until, recorded.tick)
     runs = [("baseline", config)] + ([("candidate", candidate)] if candidate is not None else [])
     docs = []
     for name, cfg in runs:
@@ -43,9 +46,17 @@ def replay(
             finally:
                 replayed.store.close()
     doc = docs[-1]
+    doc["totals"]["silences_applied"] = len(recorded.silences)
+    doc["totals"]["switches_applied"] = len(recorded.switches)
+    if recorded.note:
+        doc["notes"] = [*doc.get("notes", []), recorded.note]
     if candidate is not None:
         doc["shadow"] = shadow(docs[0], docs[1])
     return doc
+
+
+def _dt(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
 
 
 __all__ = ["replay"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import heapq
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,8 +49,17 @@ class History:
     """Fetches and slices lazily; `events()` may be called again (a shadow replay) and reuses what it
     fetched the first time."""
 
-    def __init__(self, config: Config, client: PrometheusClient, since: float, until: float):
+    def __init__(
+        self,
+        config: Config,
+        client: PrometheusClient,
+        since: float,
+        until: float,
+        ticks: Callable[[float], Tick] = lambda at: Tick(),
+    ):
+        """`ticks` gives the tick of a moment (the silences and switches of that time, see envelope.py)."""
         self.config = config
+        self.ticks = ticks
         self.client = client
         self.since = since
         self.until = until
@@ -83,7 +92,8 @@ class History:
                         chunk.append(Timed(at, _LOGS, seq, read))
                         seq += 1
             for k in range(math.ceil((start - self.since) / tick), math.ceil((end - self.since) / tick)):
-                chunk.append(Timed(self.since + k * tick, _TICK, seq, Tick()))
+                at = self.since + k * tick
+                chunk.append(Timed(at, _TICK, seq, self.ticks(at)))
                 seq += 1
             chunk.sort()
             cache.append(chunk)

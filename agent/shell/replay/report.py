@@ -95,7 +95,8 @@ def _incident(store: Store, row: Any) -> dict[str, Any]:
             for s in store.incidents.signals(row.id)
         ],
         "rules_matched": matched,
-        "held_back": [e.reason for e in timeline if e.kind == "remediation_skipped"],
+        "held_back": [e.reason for e in timeline if e.kind in ("remediation_skipped", "remediation_held")],
+        "muted": sorted({e.reason for e in timeline if e.kind == "signal_muted"}),
         "changes": [
             {
                 "id": c.id,
@@ -168,6 +169,12 @@ def summary(doc: dict[str, Any]) -> str:
     )
     for skipped in t["skipped_sources"]:
         out.append(f"not replayed: {skipped}")
+    if t.get("silences_applied") or t.get("switches_applied"):
+        out.append(
+            f"applied as recorded in the live store: {t['silences_applied']} silence(s), "
+            f"{t['switches_applied']} pause/resume(s)"
+        )
+    out += doc.get("notes", [])
     if "shadow" in doc:
         diffs = doc["shadow"]["differences"]
         out.append(f"shadow: {len(diffs)} incident(s) planned differently by the candidate rules")

@@ -148,6 +148,19 @@ class SwitchRepo:
                 for r in rows
             ]
 
+    def log_until(self, until: datetime) -> builtins.list[Switch]:
+        """Every switch made until `until`, oldest first (what a replay of that time applies)."""
+        with Session(self.engine) as s:
+            q = (
+                select(SwitchRecord)
+                .where(col(SwitchRecord.at) <= until)
+                .order_by(col(SwitchRecord.at), col(SwitchRecord.id))
+            )
+            return [
+                Switch(r.kind, r.service, r.runbook, r.reason, r.actor, r.at)  # type: ignore[arg-type]
+                for r in s.exec(q).all()
+            ]
+
     def log(self, limit: int = 50) -> builtins.list[SwitchRecord]:
         """The newest uses of the kill switch, newest first."""
         with Session(self.engine) as s:
