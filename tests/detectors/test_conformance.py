@@ -88,6 +88,17 @@ def settles(n: int, seed: int = 0) -> list[float]:
     return [0.7 + rng.gauss(0.0, 0.35) for _ in range(n // 4)] + [0.7] * (n - n // 4)
 
 
+def scaled(n: int, factor: float) -> list[float]:
+    """A noisy sine at another magnitude: 1e300 brushes the float range (squares overflow), 1e-300 its floor."""
+    return [factor * x for x in noisy_sine(n)]
+
+
+def mixed_signs(n: int, seed: int = 0) -> list[float]:
+    """Huge values of both signs around zero: sums and differences overflow to inf."""
+    rng = random.Random(seed)
+    return [rng.choice((-1.0, 1.0)) * rng.uniform(1e307, 1.7e308) for _ in range(n)]
+
+
 STREAMS = {
     "noisy_sine": noisy_sine(FILL),
     "flat": flat(FILL),
@@ -96,6 +107,9 @@ STREAMS = {
     "extreme": extreme(FILL),
     "level_shift": level_shift(FILL),
     "settles": settles(FILL),
+    "huge": scaled(FILL, 1e300),
+    "tiny": scaled(FILL, 1e-300),
+    "mixed_signs": mixed_signs(FILL),
 }
 
 
@@ -237,7 +251,7 @@ def test_planted_anomaly_stands_out(cls: type[Detector], seed: int) -> None:
 
 
 @each_detector
-@pytest.mark.parametrize("value", [0.0, 0.7, -3.3, 1e-300])
+@pytest.mark.parametrize("value", [0.0, 0.7, -3.3, 1e300, -1e300, 1e-300, 1.7e308])
 def test_constant_series_raise_no_alarm(cls: type[Detector], value: float) -> None:
     scores = run(make(cls), [value] * FILL)
     assert max(scores) < 0.5, max(scores)
@@ -248,6 +262,16 @@ def test_a_series_that_settles_raises_no_alarm_once_settled(cls: type[Detector])
     """Once the noise has left the detector's memory (FILL / 2 points later), a constant is calm."""
     scores = run(make(cls), settles(2 * FILL))
     assert max(scores[FILL:]) < 0.5, max(scores[FILL:])
+
+
+@each_detector
+@pytest.mark.parametrize("factor", [1e300, -1e300, 1e-300], ids=["huge", "huge_negative", "tiny"])
+def test_magnitude_does_not_change_judgement(cls: type[Detector], factor: float) -> None:
+    """Near the ends of the float range a series is judged as it is at ordinary magnitudes."""
+    values = [math.copysign(1.0, factor) * v for v in spiky(FILL, seed=8)]
+    plain = run(make(cls), values)
+    scaled = run(make(cls), [abs(factor) * v for v in values])
+    assert max(abs(a - b) for a, b in zip(plain, scaled, strict=True)) < 1e-6
 
 
 @each_detector
