@@ -17,16 +17,17 @@ import math
 
 import numpy as np
 
-ORDINARY = 2.0**60
-"""Series whose first value lies within [1/ORDINARY, ORDINARY] (or is zero) keep the unit 1."""
-LIMIT = 1e30
-"""Values are clipped to +-LIMIT units: far beyond any judgement, far below float32's range."""
+SMALLEST, LARGEST = 2.0**-40, 2.0**100
+"""Series whose first value lies within [SMALLEST, LARGEST] (about 1e-12 to 1e30) or is zero keep the unit
+1. Below, the detectors' absolute floors would hide every change; above, float32 state would overflow."""
+LIMIT = 1e33
+"""Values are clipped to +-LIMIT units: far beyond any judgement, still within float32's range (3.4e38)."""
 
 
 def unit_of(value: float) -> float:
     """The unit of a series whose first finite value is `value`."""
     magnitude = abs(value)
-    if magnitude == 0.0 or 1.0 / ORDINARY <= magnitude <= ORDINARY:
+    if magnitude == 0.0 or SMALLEST <= magnitude <= LARGEST:
         return 1.0
     return math.ldexp(1.0, math.frexp(magnitude)[1] - 1)  # so that 1 <= |value| / unit < 2
 
@@ -34,9 +35,11 @@ def unit_of(value: float) -> float:
 def units_of(values: np.ndarray) -> np.ndarray:
     """`unit_of` for every element (finite ones; others get 1)."""
     magnitude = np.abs(np.where(np.isfinite(values), values, 0.0))
-    ordinary = (magnitude == 0.0) | ((magnitude >= 1.0 / ORDINARY) & (magnitude <= ORDINARY))
+    ordinary = (magnitude == 0.0) | ((magnitude >= SMALLEST) & (magnitude <= LARGEST))
     return np.where(ordinary, 1.0, np.ldexp(1.0, np.frexp(magnitude)[1] - 1))
 
 
-def in_units(values: np.ndarray | float, unit: np.ndarray | float) -> np.ndarray:
-    return np.clip(np.divide(values, unit), -LIMIT, LIMIT)
+def in_units(values: np.ndarray, unit: np.ndarray) -> np.ndarray:
+    """`values` measured in `unit`, clipped to +-LIMIT (a quotient that overflows is clipped too)."""
+    with np.errstate(over="ignore"):
+        return np.clip(np.divide(values, unit), -LIMIT, LIMIT)

@@ -265,7 +265,9 @@ def test_a_series_that_settles_raises_no_alarm_once_settled(cls: type[Detector])
 
 
 @each_detector
-@pytest.mark.parametrize("factor", [1e300, -1e300, 1e-300], ids=["huge", "huge_negative", "tiny"])
+@pytest.mark.parametrize(
+    "factor", [1e300, -1e300, 1e-15, 1e-300], ids=["huge", "huge_negative", "below_floors", "tiny"]
+)
 def test_magnitude_does_not_change_judgement(cls: type[Detector], factor: float) -> None:
     """Near the ends of the float range a series is judged as it is at ordinary magnitudes."""
     values = [math.copysign(1.0, factor) * v for v in spiky(FILL, seed=8)]
