@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,7 +14,7 @@ import detectors
 
 
 class CsvFormatError(ValueError):
-    """The input is not a `timestamp,value` CSV in time order."""
+    """The input is not a `timestamp,value` CSV (or, when strict, not in time order)."""
 
 
 def parse_ts(text: str) -> float:
@@ -29,20 +29,26 @@ def parse_ts(text: str) -> float:
 
 @dataclass
 class Stream:
-    """One input file: its rows as written, and their parsed times and values."""
+    """One input file: its rows as written, their parsed times and values, and the line numbers of rows
+    whose timestamp is not after every earlier row's (out of order or repeated)."""
 
     path: Path
     rows: list[tuple[str, str]]
     ts: np.ndarray
     values: np.ndarray
+    disordered: list[int] = field(default_factory=list)
 
 
-def read_stream(path: Path) -> Stream:
-    """Parse and check a `timestamp,value` CSV; errors name the file and line. Rows must be in time order
-    (the live agent never sees time go backwards); an empty value is a missing point."""
+def read_stream(path: Path, strict: bool = False) -> Stream:
+    """Parse and check a `timestamp,value` CSV; errors name the file and line. An empty value is a missing
+    point. Rows stay in file order: real exports repeat a timestamp or step back (a clock change, a
+    merged file), and such rows are scored as they come and listed in `disordered`; `strict` refuses a
+    timestamp that goes backwards instead (the live agent never sees time go backwards)."""
     rows: list[tuple[str, str]] = []
     ts: list[float] = []
     values: list[float] = []
+    disordered: list[int] = []
+    latest = -math.inf
     with path.open(newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
         header = next(reader, None)
@@ -58,12 +64,15 @@ def read_stream(path: Path) -> Stream:
                 v = float(row[1]) if row[1].strip() else math.nan
             except ValueError as e:
                 raise CsvFormatError(f"{path}:{lineno}: {e}") from None
-            if ts and t < ts[-1]:
-                raise CsvFormatError(f"{path}:{lineno}: timestamp goes backwards ({row[0]})")
+            if t <= latest:
+                if strict and t < latest:
+                    raise CsvFormatError(f"{path}:{lineno}: timestamp goes backwards ({row[0]})")
+                disordered.append(lineno)
+            latest = max(latest, t)
             rows.append((row[0], row[1]))
             ts.append(t)
             values.append(v)
-    return Stream(path, rows, np.array(ts, dtype=np.float64), np.array(values, dtype=np.float64))
+    return Stream(path, rows, np.array(ts, dtype=np.float64), np.array(values, dtype=np.float64), disordered)
 
 
 def score_streams(streams: list[Stream], kind: str, params: dict[str, object]) -> list[np.ndarray]:
@@ -101,10 +110,26 @@ def write_scored(stream: Stream, scores: np.ndarray, dst: Path) -> None:
     partial.replace(dst)
 
 
-def detect_files(sources: list[Path], out_dir: Path, kind: str, params: dict[str, object]) -> int:
-    """Read every file first (a bad file fails before anything is written), score, write OUT/<name>."""
-    streams = [read_stream(p) for p in sources]
+def detect_files(
+    sources: list[Path], out_dir: Path, kind: str, params: dict[str, object], strict: bool = False
+) -> list[Stream]:
+    """Read every file first (a bad file fails before anything is written), score, write OUT/<name>;
+    returns the streams read, for the caller's summary and warnings."""
+    streams = [read_stream(p, strict) for p in sources]
     out_dir.mkdir(parents=True, exist_ok=True)
     for stream, scores in zip(streams, score_streams(streams, kind, params), strict=True):
         write_scored(stream, scores, out_dir / stream.path.name)
-    return sum(len(s.rows) for s in streams)
+    return streams
+
+
+def disorder_warning(streams: list[Stream]) -> str | None:
+    """One warning for every row, in every file, whose timestamp is out of order or repeated."""
+    hit = [s for s in streams if s.disordered]
+    if not hit:
+        return None
+    total = sum(len(s.disordered) for s in hit)
+    where = ", ".join(f"{s.path.name}: {len(s.disordered)} (first at line {s.disordered[0]})" for s in hit)
+    return (
+        f"warning: {total} row(s) out of time order or repeating a timestamp ({where}); "
+        "scored in file order (--strict refuses a timestamp that goes backwards)"
+    )

@@ -26,6 +26,7 @@ from detectors.seasonal import DailyProfile
 from detectors.shift import MeanShift
 from detectors.slots import Field, Slots
 from detectors.tail import TailCalibrator
+from detectors.units import in_units, units_of
 
 MEMBERS = ("level", "loglevel", "seasonal", "novelty", "shift")
 DEFAULT_FLOOR = 1.5  # combined rarity of ordinary points
@@ -49,6 +50,7 @@ class DetectorBank(Slots):
     expected: np.ndarray
     unsuppressed: np.ndarray
     deviation: np.ndarray  # |z| from the robust level: how far from normal the last point was
+    unit: np.ndarray  # each series' unit (detectors.units), fixed by its first finite value
 
     def __init__(
         self,
@@ -83,7 +85,12 @@ class DetectorBank(Slots):
         self.allocate(n)
 
     def fields(self) -> list[Field]:
-        return [Field("expected", init=np.nan), Field("unsuppressed"), Field("deviation")]
+        return [
+            Field("expected", init=np.nan),
+            Field("unsuppressed"),
+            Field("deviation"),
+            Field("unit", init=np.nan),
+        ]
 
     def children(self) -> list[Slots]:
         parts: list[Slots | None] = [
@@ -120,11 +127,14 @@ class DetectorBank(Slots):
 
     def update(self, ts: np.ndarray, values: np.ndarray) -> np.ndarray:
         ok = np.isfinite(values)
-        x = np.where(ok, values, 0.0)
+        first = ok & np.isnan(self.unit)
+        if first.any():
+            self.unit = np.where(first, units_of(values), self.unit)
+        x = np.where(ok, in_units(values, self.unit), 0.0)
         ts = np.asarray(ts, dtype=np.float64)
         before = self.level.m.copy()
         material = self._material(x, before)
-        self.expected = np.where(ok, before, self.expected)
+        self.expected = np.where(ok, before * self.unit, self.expected)
         surprise: dict[str, np.ndarray] = {"level": self.level.step(x, ok)}
         if self.loglevel is not None:
             surprise["loglevel"] = self.loglevel.step(x, ok, self.level.m)

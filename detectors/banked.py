@@ -131,15 +131,20 @@ class SeriesLoop:
         return len(self.detectors)
 
     def grow(self, n: int) -> None:
-        while len(self.detectors) < n:
-            self.detectors.append(self.factory())
-        self.expected = np.resize(self.expected, n)
-        self.unsuppressed = np.resize(self.unsuppressed, n)
+        """Make room for `n` series in total; new slots start empty (no expected value, no score)."""
+        added = n - len(self.detectors)
+        if added <= 0:
+            return
+        self.detectors.extend(self.factory() for _ in range(added))
+        self.expected = np.concatenate([self.expected, np.full(added, np.nan)])
+        self.unsuppressed = np.concatenate([self.unsuppressed, np.zeros(added)])
         self.deviation = np.zeros(n)
 
     def reset(self, rows: np.ndarray) -> None:
         for r in np.atleast_1d(rows):
             self.detectors[int(r)] = self.factory()
+        self.expected[rows] = np.nan
+        self.unsuppressed[rows] = 0.0
 
     def warm(self) -> np.ndarray:
         return np.array([d.warm for d in self.detectors], dtype=bool)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from detectors.base import Detector
 from detectors.calibration import z_to_score
+from detectors.units import LIMIT, unit_of
 
 
 class BaselineDetector(Detector):
@@ -41,6 +42,7 @@ class BaselineDetector(Detector):
         self.hold_score = hold_score
         self.adapt_after = adapt_after
         self._streak = 0
+        self._unit: float | None = None  # the series' unit (detectors.units), fixed by its first value
         self._reset()
 
     @property
@@ -48,12 +50,15 @@ class BaselineDetector(Detector):
         return self._warmup
 
     def _score_and_learn(self, ts: float, value: float) -> float:
+        if self._unit is None:
+            self._unit = unit_of(value)
+        value = min(max(value / self._unit, -LIMIT), LIMIT)
         if self._count() < self._warmup:
             self._learn(value)
-            self.expected = self._location()
+            self.expected = self._location() * self._unit
             return 0.0
         location = self._location()
-        self.expected = location
+        self.expected = location * self._unit
         scale = max(self._spread(location), self.relative_scale * abs(location), self.min_scale)
         score = z_to_score((value - location) / scale)
         if score < self.hold_score:

@@ -38,7 +38,10 @@ class RiverGaussian(BaselineDetector):
         return float(self._gaussian.mu)
 
     def _spread(self, location: float) -> float:
-        return float(self._gaussian.sigma)
+        # On a constant window river's rolling variance cancels to a hair below zero, and its `var ** 0.5`
+        # is then complex: that window has no spread (the floors in the base class take over).
+        sigma = self._gaussian.sigma
+        return 0.0 if isinstance(sigma, complex) else float(sigma)
 
     def _learn(self, value: float) -> None:
         self._scorer.learn_one(None, value)

@@ -21,7 +21,7 @@ from agent.cli.replay import replay
 from agent.cli.report import report
 from agent.config import load_config
 from agent.errors import AiopsError, ConfigError
-from agent.offline import CsvFormatError, detect_files
+from agent.offline import CsvFormatError, detect_files, disorder_warning
 
 app = typer.Typer(
     name="aiops",
@@ -85,8 +85,14 @@ def detect(
         str | None, typer.Option("--detector", help="Detector profile from the config, or a detector kind.")
     ] = None,
     config: ConfigOpt = DEFAULT_CONFIG,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Refuse a file whose timestamps go backwards instead of warning.")
+    ] = False,
 ) -> None:
-    """Offline: score each CSV through a detector, writing timestamp,value,anomaly_score to OUT/<name>."""
+    """Offline: score each CSV through a detector, writing timestamp,value,anomaly_score to OUT/<name>.
+
+    Rows are scored in file order; rows whose timestamp is out of order or repeated are counted in one
+    warning (with --strict, a timestamp that goes backwards is an error)."""
     profiles = load(config).agent.detectors if config.exists() else {}
     name = detector or "default"
     if name in profiles:
@@ -102,9 +108,13 @@ def detect(
     started = time.perf_counter()
     typer.echo(f"scoring {len(files)} file(s) with {kind} ...", err=True)
     try:
-        total = detect_files(list(files), out, kind, params)
+        streams = detect_files(list(files), out, kind, params, strict=strict)
     except CsvFormatError as e:
         fail(str(e))
+    warning = disorder_warning(streams)
+    if warning:
+        typer.echo(warning, err=True)
+    total = sum(len(s.rows) for s in streams)
     took = time.perf_counter() - started
     rate = total / took if took > 0 else float("inf")
     typer.echo(

@@ -10,7 +10,7 @@ import random
 import re
 import shutil
 import subprocess
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -399,11 +399,6 @@ def test_detect_accepts_unix_seconds_and_skips_empty_values(tmp_path: Path) -> N
     [
         ("time,val\n2026-03-01 00:00:00,1\n", 1, "header"),
         ("", 1, "header"),
-        (
-            "timestamp,value\n2026-03-01 00:01:00,1\n2026-03-01 00:02:00,2\n2026-03-01 00:00:30,3\n",
-            4,
-            "backwards",
-        ),
         ("timestamp,value\n2026-03-01 00:01:00,1\nnot-a-time,2\n", 3, "not-a-time"),
         ("timestamp,value\n2026-03-01 00:01:00,1\n2026-03-01 00:02:00,abc\n", 3, "abc"),
         ("timestamp,value\n2026-03-01 00:01:00,1\n2026-03-01 00:02:00\n", 3, "expected"),
@@ -420,6 +415,64 @@ def test_detect_rejects_bad_csv_naming_file_and_line(
     assert what in result.stderr
     out = tmp_path / "out"
     assert not out.exists() or list(out.iterdir()) == [], "a rejected file must leave no output behind"
+
+
+def write_repeated_hour(path: Path) -> Path:
+    """Five-minute points through a clock change: 01:00-01:55 is written twice (a repeated local hour),
+    then a point repeats the timestamp before it; a spike sits at the end."""
+    start = datetime(2013, 11, 3)
+    minutes = list(range(0, 120, 5)) + list(range(60, 1800, 5))
+    rng = random.Random(5)
+    lines = [
+        f"{start + timedelta(minutes=m):%Y-%m-%d %H:%M:%S},{10 + math.sin(i / 10) + rng.gauss(0, 0.2):.4f}"
+        for i, m in enumerate(minutes)
+    ]
+    lines.insert(40, lines[39])
+    lines.append(f"{start + timedelta(minutes=1800):%Y-%m-%d %H:%M:%S},60")
+    path.write_text("timestamp,value\n" + "\n".join(lines) + "\n")
+    return path
+
+
+def test_detect_scores_rows_in_file_order_and_warns_once_about_disorder(tmp_path: Path) -> None:
+    src = write_repeated_hour(tmp_path / "dst.csv")
+    other = write_series(tmp_path / "ok.csv", n=100, spike_at=None)
+    result = aiops("detect", src, other, "--out", tmp_path / "out", "-c", CONFIG)
+    assert result.exit_code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    # 12 points step back into the repeated hour; one more repeats its predecessor's timestamp.
+    assert warnings == [
+        "warning: 13 row(s) out of time order or repeating a timestamp (dst.csv: 13 (first at line 26)); "
+        "scored in file order (--strict refuses a timestamp that goes backwards)"
+    ]
+    _, source = read_scores(src)
+    _, rows = read_scores(tmp_path / "out" / "dst.csv")
+    assert [r[:2] for r in rows] == source
+    scores = [float(r[2]) for r in rows]
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert max(range(len(scores)), key=scores.__getitem__) == len(scores) - 1
+
+
+def test_detect_strict_refuses_a_timestamp_that_goes_backwards(tmp_path: Path) -> None:
+    src = write_repeated_hour(tmp_path / "dst.csv")
+    result = aiops("detect", src, "--out", tmp_path / "out", "--strict", "-c", CONFIG)
+    assert result.exit_code == 1
+    assert f"error: {src}:26: timestamp goes backwards (2013-11-03 01:00:00)" in result.stderr
+    out = tmp_path / "out"
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+NAB_REPEATS = Path("/work/shared/data/nab/data/realAdExchange/exchange-2_cpc_results.csv")
+
+
+@pytest.mark.skipif(not NAB_REPEATS.exists(), reason="the shared NAB data is not on this machine")
+def test_detect_scores_a_real_nab_file_that_repeats_a_timestamp(tmp_path: Path) -> None:
+    src = tmp_path / NAB_REPEATS.name
+    shutil.copyfile(NAB_REPEATS, src)
+    result = aiops("detect", src, "--out", tmp_path / "out", "-c", CONFIG)
+    assert result.exit_code == 0, result.stderr
+    assert "warning: 1 row(s) out of time order or repeating a timestamp" in result.stderr
+    _, rows = read_scores(tmp_path / "out" / src.name)
+    assert len(rows) == 1624 and all(0.0 <= float(r[2]) <= 1.0 for r in rows)
 
 
 def test_detect_with_an_unknown_detector_lists_the_known_ones(tmp_path: Path) -> None:

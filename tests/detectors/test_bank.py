@@ -154,6 +154,24 @@ def test_build_bank_loops_over_per_series_kinds() -> None:
         detectors.build_bank("nope")
 
 
+@pytest.mark.parametrize("kind", ["robust", "river_gaussian"])
+def test_a_loop_grows_and_resets_slots_empty(kind: str) -> None:
+    """New and reset slots know nothing yet: no expected value, no score; no other series' values leak in."""
+    loop = detectors.build_bank(kind, {"window": 30, "warmup": 10}, n=2)
+    for i in range(40):
+        loop.update(np.full(2, float(i)), np.array([5.0, 100.0 + i % 3]))
+    assert np.isfinite(loop.expected).all()
+    loop.grow(5)
+    assert loop.size == 5
+    np.testing.assert_array_equal(loop.expected[2:], np.nan)
+    np.testing.assert_array_equal(loop.unsuppressed[2:], 0.0)
+    assert loop.expected[0] == 5.0
+    loop.grow(3)  # growing never shrinks
+    assert loop.size == 5 and len(loop.expected) == len(loop.unsuppressed) == len(loop.deviation) == 5
+    loop.reset(np.array([1]))
+    assert np.isnan(loop.expected[1]) and loop.unsuppressed[1] == 0.0 and not loop.warm()[1]
+
+
 def wobble(length: int, seed: int = 0) -> np.ndarray:
     """A p99 sitting near a histogram bucket's edge (0.0994 s), moving by hundredths of a percent."""
     return 0.0994 + np.random.default_rng(seed).integers(-3, 4, length) * 1e-5

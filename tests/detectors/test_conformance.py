@@ -81,6 +81,24 @@ def level_shift(n: int) -> list[float]:
     return noisy_sine(n // 2) + [x + 40.0 for x in noisy_sine(n - n // 2, seed=1)]
 
 
+def settles(n: int, seed: int = 0) -> list[float]:
+    """Noise, then a constant long enough to fill any window: rolling sums of squares cancel a hair below
+    zero there (river's variance went negative and its sigma complex)."""
+    rng = random.Random(seed)
+    return [0.7 + rng.gauss(0.0, 0.35) for _ in range(n // 4)] + [0.7] * (n - n // 4)
+
+
+def scaled(n: int, factor: float) -> list[float]:
+    """A noisy sine at another magnitude: 1e300 brushes the float range (squares overflow), 1e-300 its floor."""
+    return [factor * x for x in noisy_sine(n)]
+
+
+def mixed_signs(n: int, seed: int = 0) -> list[float]:
+    """Huge values of both signs around zero: sums and differences overflow to inf."""
+    rng = random.Random(seed)
+    return [rng.choice((-1.0, 1.0)) * rng.uniform(1e307, 1.7e308) for _ in range(n)]
+
+
 STREAMS = {
     "noisy_sine": noisy_sine(FILL),
     "flat": flat(FILL),
@@ -88,6 +106,10 @@ STREAMS = {
     "spiky": spiky(FILL),
     "extreme": extreme(FILL),
     "level_shift": level_shift(FILL),
+    "settles": settles(FILL),
+    "huge": scaled(FILL, 1e300),
+    "tiny": scaled(FILL, 1e-300),
+    "mixed_signs": mixed_signs(FILL),
 }
 
 
@@ -117,6 +139,13 @@ def test_build_names_the_problem() -> None:
 def test_scores_are_in_unit_interval(cls: type[Detector], stream: str) -> None:
     scores = run(make(cls), STREAMS[stream])
     assert all(0.0 <= s <= 1.0 for s in scores), [s for s in scores if not 0.0 <= s <= 1.0][:5]
+
+
+@each_detector
+def test_nan_only_series_scores_nothing_and_learns_nothing(cls: type[Detector]) -> None:
+    detector = make(cls)
+    assert run(detector, [math.nan] * FILL) == [0.0] * FILL
+    assert detector.n_seen == 0 and not detector.warm
 
 
 @each_detector
@@ -219,6 +248,32 @@ def test_planted_anomaly_stands_out(cls: type[Detector], seed: int) -> None:
         after = at + cls.lag + 1
         surroundings = scores[at - 150 : at] + scores[after:]
         assert max(scores[at:after]) > statistics.quantiles(surroundings, n=20)[-1]  # the 95th percentile
+
+
+@each_detector
+@pytest.mark.parametrize("value", [0.0, 0.7, -3.3, 1e300, -1e300, 1e-300, 1.7e308])
+def test_constant_series_raise_no_alarm(cls: type[Detector], value: float) -> None:
+    scores = run(make(cls), [value] * FILL)
+    assert max(scores) < 0.5, max(scores)
+
+
+@each_detector
+def test_a_series_that_settles_raises_no_alarm_once_settled(cls: type[Detector]) -> None:
+    """Once the noise has left the detector's memory (FILL / 2 points later), a constant is calm."""
+    scores = run(make(cls), settles(2 * FILL))
+    assert max(scores[FILL:]) < 0.5, max(scores[FILL:])
+
+
+@each_detector
+@pytest.mark.parametrize(
+    "factor", [1e300, -1e300, 1e-15, 1e-300], ids=["huge", "huge_negative", "below_floors", "tiny"]
+)
+def test_magnitude_does_not_change_judgement(cls: type[Detector], factor: float) -> None:
+    """Near the ends of the float range a series is judged as it is at ordinary magnitudes."""
+    values = [math.copysign(1.0, factor) * v for v in spiky(FILL, seed=8)]
+    plain = run(make(cls), values)
+    scaled = run(make(cls), [abs(factor) * v for v in values])
+    assert max(abs(a - b) for a, b in zip(plain, scaled, strict=True)) < 1e-6
 
 
 @each_detector
