@@ -197,12 +197,12 @@ class RangeCursor:
     equal to the scrape interval, consecutive points see consecutive scrapes (none twice, none skipped).
     A poll asks for [next, end] and only a successful poll moves `next` past `end`, so a failed poll
     leaves no gap and a repeated one fetches no point twice. A poll up to `early` seconds before its
-    point (scheduler jitter; at most a tenth of `step`) is judged at its own time, the grid kept. A window longer than
-    `max_backfill` (e.g. after a long outage) skips ahead and says so.
+    point (scheduler jitter; at most a tenth of `step`) is judged at its own time, the grid kept.
+    A window longer than `max_backfill` (e.g. after a long outage) skips ahead and says so.
 
     After a restart or a takeover (`advance` with the saved end before any window), the first window
     re-aligns the grid to the new agent's polls: its points lie after the saved end, the first of them
-    less than `step` after it (a scrape may be seen twice there, none is skipped).
+    at most `step` after it (a scrape may be seen twice there, none is skipped).
 
     >>> c = RangeCursor(step=15.0)
     >>> c.window(now=1000.0)
