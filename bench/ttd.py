@@ -15,7 +15,7 @@ itself is not installable here: its part is emulated by a webhook receiver in th
 the playbook on the first firing notification (EDA's own rulebook overhead, a few hundred ms to seconds
 in practice, is not counted, which favours the incumbent).
 
-    .venv/bin/python -m bench.ttd            # 5 trials (~15 min)
+    .venv/bin/python -m bench.ttd            # 5 trials (~10 min)
     .venv/bin/python -m bench.ttd --quick    # 2 trials
 """
 
