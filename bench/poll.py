@@ -160,14 +160,18 @@ def _config_files(d: Path, side: str, url: str, services: int) -> Path:
 
 def worker(side: str, url: str, polls: int, services: int, warm: int, profile: str | None) -> dict[str, Any]:
     import gc
+    import importlib.util
 
     from agent.clock import ManualClock
     from agent.config import load_config
 
+    # the tree's own poll path (a revision after 066d313 has the new one even on the "old" side)
+    code = "new" if importlib.util.find_spec("agent.shell.app") is not None else "old"
+
     clock = ManualClock(T0)
     with tempfile.TemporaryDirectory(prefix=f"aiops-bench-poll-{side}-") as tmp:
-        config = load_config(_config_files(Path(tmp), side, url, services))
-        if side == "new":
+        config = load_config(_config_files(Path(tmp), code, url, services))
+        if code == "new":
             from agent.shell.app import AgentApp
 
             app: Any = AgentApp(config, clock=clock)
@@ -224,8 +228,8 @@ def worker(side: str, url: str, polls: int, services: int, warm: int, profile: s
             profiler.disable()
             profiler.dump_stats(profile)
         series = fetched[-1] if fetched else 0
-        stored = _stored_end(Path(tmp) / "aiops.db") if side == "new" else None
-        if side == "new":
+        stored = _stored_end(Path(tmp) / "aiops.db") if code == "new" else None
+        if code == "new":
             app.stop()
         else:
             app.store.close()

@@ -190,35 +190,70 @@ def _instant_series(r: dict[str, Any]) -> Series:
 class RangeCursor:
     """Remembers where the last successful poll of one query ended, so the next covers exactly what follows.
 
-    Timestamps sit on a grid of `step`; a poll asks for [next, end] and only a successful poll moves
-    `next` past `end`, so a failed poll leaves no gap and a repeated one fetches no sample twice.
+    Points sit on a grid of `step` whose phase is the agent's own polling: the first window ends at the
+    first poll (`now - delay`, not floored to a multiple of `step`) and later ones `step` apart from it.
+    Polls come every `poll_interval` from the same start, so each poll's newest point is its own time:
+    a sample is judged at the first poll after it exists, with no wait for a grid point. With `step`
+    equal to the scrape interval, consecutive points see consecutive scrapes (none twice, none skipped).
+    A poll asks for [next, end] and only a successful poll moves `next` past `end`, so a failed poll
+    leaves no gap and a repeated one fetches no point twice. A poll up to `early` seconds before its
+    point (scheduler jitter; at most a tenth of `step`) is judged at its own time, the grid kept.
     A window longer than `max_backfill` (e.g. after a long outage) skips ahead and says so.
+
+    After a restart or a takeover (`advance` with the saved end before any window), the first window
+    re-aligns the grid to the new agent's polls: its points lie after the saved end, the first of them
+    at most `step` after it (a scrape may be seen twice there, none is skipped).
 
     >>> c = RangeCursor(step=15.0)
     >>> c.window(now=1000.0)
-    (990.0, 990.0, 0.0)
-    >>> c.advance(990.0); c.window(now=1040.0)
-    (1005.0, 1035.0, 0.0)
+    (1000.0, 1000.0, 0.0)
+    >>> c.advance(1000.0); c.window(now=1040.0)
+    (1015.0, 1030.0, 0.0)
+    >>> c.advance(1030.0); c.window(now=1044.9)
+    (1044.9, 1044.9, 0.0)
+    >>> c.advance(1044.9); c.window(now=1060.0)
+    (1060.0, 1060.0, 0.0)
     """
 
     step: float
     delay: float = 0.0
     max_backfill: float = 3600.0
     next_ts: float | None = None
+    early: float = 0.25
+    aligned: bool = False  # the grid follows this cursor's own windows
+    windowed: bool = False  # a window was asked for: from its advance on, the grid is aligned
 
     def window(self, now: float) -> tuple[float, float, float] | None:
-        """(start, end, seconds skipped) to query now, or None when no new grid point is due."""
-        end = math.floor((now - self.delay) / self.step) * self.step
-        start = end if self.next_ts is None else self.next_ts
-        if end < start:
-            return None
+        """(start, end, seconds skipped) to query now, or None when no new point is due."""
+        t = round(now - self.delay, 3)
+        self.windowed = True
+        if self.next_ts is None:
+            start = end = t
+        elif not self.aligned:
+            last = self.next_ts - self.step
+            if t <= last:
+                return None
+            end = t
+            start = round(t - (math.ceil((t - last) / self.step) - 1) * self.step, 3)
+        elif t < self.next_ts:
+            if t < self.next_ts - min(self.early, self.step / 10):
+                return None
+            start = end = t
+        else:
+            start = self.next_ts
+            end = round(start + math.floor((t - start) / self.step) * self.step, 3)
         limit = min(self.max_backfill, MAX_POINTS_PER_SERIES * self.step)
         skipped = 0.0
         if end - start > limit:
-            new_start = end - math.floor(limit / self.step) * self.step
+            new_start = round(end - math.floor(limit / self.step) * self.step, 3)
             skipped = new_start - start
             start = new_start
         return start, end, skipped
 
     def advance(self, end: float) -> None:
-        self.next_ts = end + self.step
+        """The window ending at `end` is recorded (or, before any window, was: a saved end)."""
+        if self.aligned and self.next_ts is not None and end < self.next_ts:
+            self.next_ts = round(self.next_ts + self.step, 3)  # an early poll: the grid stays
+        else:
+            self.next_ts = round(end + self.step, 3)
+        self.aligned = self.windowed

@@ -74,7 +74,7 @@ class PrometheusConfig(Model):
     timeout: Duration = timedelta(seconds=10)
     retries: int = Field(default=3, ge=0, le=10)
     backoff: Duration = timedelta(milliseconds=500)
-    poll_interval: Duration = timedelta(seconds=30)
+    poll_interval: Duration = timedelta(seconds=15)
     step: Duration = timedelta(seconds=15)
     delay: Duration = timedelta(0)
     max_backfill: Duration = timedelta(hours=1)

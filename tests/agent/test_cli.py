@@ -108,7 +108,7 @@ def broken_copy(tmp_path: Path, file: str, old: str, new: str) -> tuple[Path, Pa
 @pytest.mark.parametrize(
     ("file", "old", "new", "field"),
     [
-        ("config/agent.yaml", "poll_interval: 30s", "poll_interval: soon", "prometheus.poll_interval"),
+        ("config/agent.yaml", "poll_interval: 15s", "poll_interval: soon", "prometheus.poll_interval"),
         ("config/agent.yaml", "dry_run: true", "dry_runn: true", "dry_runn"),
         ("config/services.yaml", "tier: 2", "tier: many", "services[1].tier"),
         ("config/rules.yaml", "runbook: collect_diagnostics", "runbook: no_such_runbook", "rules[1].runbook"),
@@ -128,7 +128,7 @@ def test_check_config_reports_file_line_field_message(
 
 
 def test_check_config_lists_every_problem_of_a_file(tmp_path: Path) -> None:
-    agent_yaml, _, _ = broken_copy(tmp_path, "config/agent.yaml", "poll_interval: 30s", "poll_interval: soon")
+    agent_yaml, _, _ = broken_copy(tmp_path, "config/agent.yaml", "poll_interval: 15s", "poll_interval: soon")
     text = agent_yaml.read_text().replace("dry_run: true", "dry_runn: true")
     agent_yaml.write_text(text)
     result = aiops("check-config", "-c", agent_yaml)

@@ -111,7 +111,7 @@ def test_issue_prints_as_file_line_field_message() -> None:
 
 
 def test_unknown_key_names_file_line_field_and_a_fix(cfg: ConfigDir) -> None:
-    cfg.edit(cfg.agent, "  poll_interval: 30s", "  pol_interval: 30s")
+    cfg.edit(cfg.agent, "  poll_interval: 15s", "  pol_interval: 15s")
     issue = only(cfg.issues())
     assert issue.file == str(cfg.agent)
     assert issue.line == line_of(cfg.agent, "pol_interval:")
@@ -140,11 +140,11 @@ def test_unknown_nested_keys_are_located(
 
 
 def test_bad_duration_names_the_field(cfg: ConfigDir) -> None:
-    cfg.edit(cfg.agent, "poll_interval: 30s", "poll_interval: 30x")
+    cfg.edit(cfg.agent, "poll_interval: 15s", "poll_interval: 15x")
     issue = only(cfg.issues())
     assert issue.field == "prometheus.poll_interval"
-    assert issue.line == line_of(cfg.agent, "poll_interval: 30x")
-    assert "invalid duration '30x'" in issue.message
+    assert issue.line == line_of(cfg.agent, "poll_interval: 15x")
+    assert "invalid duration '15x'" in issue.message
 
 
 def test_yaml_syntax_error_gives_its_line(cfg: ConfigDir) -> None:
@@ -389,7 +389,7 @@ def test_semantic_stage_waits_for_a_clean_schema(cfg: ConfigDir) -> None:
 
 
 def test_broken_agent_yaml_stops_before_the_other_files(cfg: ConfigDir) -> None:
-    cfg.edit(cfg.agent, "poll_interval: 30s", "poll_interval: 30x")
+    cfg.edit(cfg.agent, "poll_interval: 15s", "poll_interval: 15x")
     cfg.edit(cfg.rules, "runbook: recycle_workers", "runbook: recycle_workerz")
     assert [i.field for i in cfg.issues()] == ["prometheus.poll_interval"]
 

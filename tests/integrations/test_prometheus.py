@@ -72,7 +72,7 @@ def dead_url() -> str:
 
 
 def grid(start: float, end: float, step: float = STEP) -> list[float]:
-    return [start + i * step for i in range(round((end - start) / step) + 1)]
+    return [round(start + i * step, 3) for i in range(round((end - start) / step) + 1)]
 
 
 def only_series(batch: list[Series]) -> Series:
@@ -173,7 +173,7 @@ def wait_for_window(cursor: RangeCursor, points: int = 1, timeout: float = 10.0)
 
 def test_consecutive_polls_are_contiguous_and_never_repeat(stack: PromStack) -> None:
     client, session, _ = make_client(stack.url)
-    cursor = RangeCursor(step=STEP)
+    cursor = RangeCursor(step=STEP, early=0.0)  # polled as soon as due, never early
     fetched: list[float] = []
     windows: list[tuple[float, float]] = []
 
@@ -190,7 +190,9 @@ def test_consecutive_polls_are_contiguous_and_never_repeat(stack: PromStack) -> 
 
     assert fetched == grid(windows[0][0], windows[-1][1]), "gap or disorder between polls"
     assert any(end - start >= 2 * STEP for start, end in windows), "no multi-point window was exercised"
-    assert all(t % STEP == 0 for t in fetched)
+    assert all(round((t - fetched[0]) / STEP, 6).is_integer() for t in fetched), (
+        "one grid, from the first poll"
+    )
 
 
 def test_failed_poll_leaves_no_gap(stack: PromStack) -> None:
@@ -217,54 +219,84 @@ def test_failed_poll_leaves_no_gap(stack: PromStack) -> None:
 # ------------------------------------------------------------------ cursor arithmetic
 
 
-def test_first_window_is_the_latest_grid_point() -> None:
-    assert RangeCursor(step=15.0).window(now=1000.0) == (990.0, 990.0, 0.0)
+def aligned(step: float, at: float, **kw: float) -> RangeCursor:
+    """A cursor whose first poll was at `at`."""
+    cursor = RangeCursor(step=step, **kw)
+    assert cursor.window(now=at) is not None
+    cursor.advance(at - kw.get("delay", 0.0))
+    return cursor
 
 
-def test_no_window_before_the_next_grid_point() -> None:
-    cursor = RangeCursor(step=15.0)
-    cursor.advance(990.0)
-
-    assert cursor.window(now=994.0) is None
-    assert cursor.window(now=1004.999) is None
-    assert cursor.window(now=1005.0) == (1005.0, 1005.0, 0.0)
-    assert cursor.window(now=1049.0) == (1005.0, 1035.0, 0.0)
+def test_first_window_is_now_not_a_multiple_of_step() -> None:
+    assert RangeCursor(step=15.0).window(now=1000.0) == (1000.0, 1000.0, 0.0)
+    assert RangeCursor(step=15.0).window(now=1000.1234) == (1000.123, 1000.123, 0.0)
 
 
-def test_delay_holds_back_the_newest_grid_points() -> None:
-    cursor = RangeCursor(step=15.0, delay=30.0, next_ts=1005.0)
+def test_grid_follows_the_first_poll() -> None:
+    cursor = aligned(15.0, 1000.0)
 
-    assert cursor.window(now=1034.9) is None
-    assert cursor.window(now=1035.0) == (1005.0, 1005.0, 0.0)
+    assert cursor.window(now=1004.0) is None
+    assert cursor.window(now=1014.7) is None
+    assert cursor.window(now=1015.0) == (1015.0, 1015.0, 0.0)
+    assert cursor.window(now=1015.3) == (1015.0, 1015.0, 0.0)
+    assert cursor.window(now=1059.0) == (1015.0, 1045.0, 0.0)
+
+
+def test_a_slightly_early_poll_is_judged_at_its_own_time_and_keeps_the_grid() -> None:
+    cursor = aligned(15.0, 1000.0)
+
+    assert cursor.window(now=1014.8) == (1014.8, 1014.8, 0.0)
+    cursor.advance(1014.8)
+    assert cursor.next_ts == 1030.0
+    assert cursor.window(now=1030.01) == (1030.0, 1030.0, 0.0)
+
+
+def test_delay_holds_back_the_newest_points() -> None:
+    cursor = aligned(15.0, 1030.0, delay=30.0)
+
+    assert cursor.window(now=1044.7) is None
+    assert cursor.window(now=1045.0) == (1015.0, 1015.0, 0.0)
 
 
 def test_window_stays_put_until_advanced() -> None:
-    cursor = RangeCursor(step=10.0, next_ts=100.0)
+    cursor = aligned(10.0, 100.0)
 
-    assert cursor.window(now=125.0) == (100.0, 120.0, 0.0)
-    assert cursor.window(now=145.0) == (100.0, 140.0, 0.0)  # e.g. the poll in between failed
+    assert cursor.window(now=125.0) == (110.0, 120.0, 0.0)
+    assert cursor.window(now=145.0) == (110.0, 140.0, 0.0)  # e.g. the poll in between failed
     cursor.advance(140.0)
     assert cursor.window(now=145.0) is None
 
 
+def test_resumed_cursor_realigns_to_the_new_polls_without_a_gap() -> None:
+    cursor = RangeCursor(step=15.0)
+    cursor.advance(990.0)  # the end a previous agent recorded
+
+    assert cursor.window(now=990.0) is None
+    start, end, skipped = cursor.window(now=1027.3) or pytest.fail("expected a window")
+    assert (start, end, skipped) == (997.3, 1027.3, 0.0)
+    assert 990.0 < start <= 990.0 + 15.0, "the first point follows the saved end by at most a step"
+    cursor.advance(end)
+    assert cursor.window(now=1042.3) == (1042.3, 1042.3, 0.0)
+
+
 def test_backfill_beyond_max_backfill_is_skipped_and_reported() -> None:
-    cursor = RangeCursor(step=15.0, max_backfill=60.0, next_ts=1005.0)
+    cursor = aligned(15.0, 1005.0, max_backfill=60.0)
 
     start, end, skipped = cursor.window(now=2000.0) or pytest.fail("expected a window")
 
     assert end == 1995.0
     assert start == end - 60.0
-    assert skipped == start - 1005.0 == 930.0
-    assert start % 15.0 == 0, "the skip lands on the step grid"
+    assert skipped == start - 1020.0 == 915.0
+    assert (start - 1005.0) % 15.0 == 0, "the skip lands on the step grid"
 
 
 def test_backfill_is_also_capped_by_prometheus_point_limit() -> None:
-    cursor = RangeCursor(step=1.0, max_backfill=10 * 24 * 3600.0, next_ts=0.0)
+    cursor = aligned(1.0, 0.0, max_backfill=10 * 24 * 3600.0)
 
     start, end, skipped = cursor.window(now=50_000.0) or pytest.fail("expected a window")
 
     assert (end - start) / cursor.step <= MAX_POINTS_PER_SERIES
-    assert skipped == start > 0
+    assert skipped == start - 1.0 > 0
 
 
 # ------------------------------------------------------------------ retries, against a scripted fake

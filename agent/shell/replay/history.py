@@ -122,7 +122,10 @@ class _QueryFeed:
         self.stats = stats
         self.interval = (query.interval or p.poll_interval).total_seconds()
         self.cursor = RangeCursor(
-            step=(query.step or p.step).total_seconds(), delay=p.delay.total_seconds(), max_backfill=math.inf
+            step=(query.step or p.step).total_seconds(),
+            delay=p.delay.total_seconds(),
+            max_backfill=math.inf,
+            early=0.0,  # simulated polls are punctual
         )
         self.since = since
         self.warmup = config.warmup_seconds(query)
