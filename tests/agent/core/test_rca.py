@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from agent.core.rca import Evidence, Weights, rank
+
+EDGES = [("web", "api"), ("api", "db"), ("api", "cache"), ("web", "auth")]
+
+
+def names(cands: list) -> list[str]:
+    return [c.service for c in cands]
+
+
+def test_callee_that_started_first_ranks_first() -> None:
+    ev = [
+        Evidence("web", onset=300.0, peak=0.99),
+        Evidence("api", onset=200.0, peak=0.95),
+        Evidence("db", onset=100.0, peak=0.9),
+        Evidence("cache", onset=None, peak=0.2),
+    ]
+    out = rank(ev, EDGES, target="web")
+    assert names(out)[:3] == ["db", "api", "web"]
+    assert "first to turn anomalous" in out[0].reasons
+    assert "no anomalous callee" in out[0].reasons
+    assert any("explains 2" in r for r in out[0].reasons)
+
+
+def test_target_limits_candidates_to_its_callees() -> None:
+    ev = [Evidence("api", onset=200.0, peak=0.9), Evidence("db", onset=100.0, peak=0.9)]
+    ev.append(Evidence("other", onset=50.0, peak=1.0))
+    assert "other" not in names(rank(ev, EDGES, target="api"))
+    assert "other" in names(rank(ev, EDGES))
+
+
+def test_callee_anomalous_later_does_not_take_the_blame() -> None:
+    ev = [Evidence("api", onset=100.0, peak=0.95), Evidence("db", onset=400.0, peak=0.85)]
+    out = rank(ev, EDGES, target="api")
+    assert names(out) == ["api", "db"]
+    assert "anomalous before its anomalous callees" in out[0].reasons
+
+
+def test_quiet_services_rank_last_by_peak() -> None:
+    ev = [
+        Evidence("api", onset=100.0, peak=0.9),
+        Evidence("db", onset=None, peak=0.5),
+        Evidence("cache", onset=None, peak=0.7),
+    ]
+    out = rank(ev, EDGES, target="api")
+    assert names(out) == ["api", "cache", "db"]
+    assert out[2].reasons == ("not anomalous (peak score 0.50)",)
+
+
+def test_breadth_and_threshold() -> None:
+    ev = [
+        Evidence("db", onset=100.0, peak=0.9, anomalous=3, metrics=3),
+        Evidence("cache", onset=100.0, peak=0.9, anomalous=1, metrics=3),
+    ]
+    out = rank(ev, EDGES)
+    assert names(out) == ["cache", "db"][::-1]
+    assert "3 of 3 metrics anomalous" in out[0].reasons
+    strict = rank(ev, EDGES, weights=Weights(threshold=0.95))
+    assert all(r.startswith("not anomalous") for c in strict for r in c.reasons)
+
+
+def test_no_evidence_no_candidates_and_dict_shape() -> None:
+    assert rank([], EDGES, target="web") == []
+    (c,) = rank([Evidence("db", onset=1.0, peak=0.9)], [])
+    assert c.as_dict()["service"] == "db" and isinstance(c.as_dict()["reasons"], list)
