@@ -14,7 +14,9 @@ started early, and that is strongly and broadly anomalous.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -137,3 +139,42 @@ def rank(
 def _nth(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
+
+
+class SignalLike(Protocol):
+    service: str
+    first_at: datetime
+    peak_score: float
+
+
+def signal_evidence(signals: Iterable[SignalLike]) -> list[Evidence]:
+    """An incident's signals (each already anomalous) as per-service evidence: the earliest signal's start,
+    the highest peak, and the number of signals as breadth."""
+    per: dict[str, list[SignalLike]] = {}
+    for s in signals:
+        per.setdefault(s.service, []).append(s)
+    return [
+        Evidence(
+            service,
+            onset=min(_epoch(s.first_at) for s in sigs),
+            peak=max(s.peak_score for s in sigs),
+            anomalous=len(sigs),
+            metrics=len(sigs),
+        )
+        for service, sigs in per.items()
+    ]
+
+
+def incident_root_causes(
+    signals: Iterable[SignalLike], edges: Iterable[tuple[str, str]], weights: Weights | None = None
+) -> list[Candidate]:
+    """The ranking shown on an incident: only when its signals (with its children's) span two or more
+    services. Signals are anomalous by construction, so nothing is filtered by the threshold."""
+    evidence = signal_evidence(signals)
+    if len(evidence) < 2:
+        return []
+    return rank(evidence, edges, weights=replace(weights or Weights(), threshold=0.0))
+
+
+def _epoch(at: datetime) -> float:
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()

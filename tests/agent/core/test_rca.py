@@ -64,3 +64,27 @@ def test_no_evidence_no_candidates_and_dict_shape() -> None:
     assert rank([], EDGES, target="web") == []
     (c,) = rank([Evidence("db", onset=1.0, peak=0.9)], [])
     assert c.as_dict()["service"] == "db" and isinstance(c.as_dict()["reasons"], list)
+
+
+def test_incident_signals_rank_without_a_threshold() -> None:
+    from dataclasses import dataclass
+    from datetime import UTC, datetime, timedelta
+
+    from agent.core.rca import incident_root_causes, signal_evidence
+
+    @dataclass
+    class Sig:
+        service: str
+        first_at: datetime
+        peak_score: float
+
+    t0 = datetime(2026, 3, 1, tzinfo=UTC)
+    sigs = [
+        Sig("web", t0 + timedelta(minutes=2), 0.6),
+        Sig("db", t0, 0.5),
+        Sig("db", t0 + timedelta(minutes=1), 0.7),
+    ]
+    (db,) = [e for e in signal_evidence(sigs) if e.service == "db"]
+    assert (db.onset, db.peak, db.anomalous) == (t0.timestamp(), 0.7, 2)
+    assert [c.service for c in incident_root_causes(sigs, [("web", "db")])] == ["db", "web"]
+    assert incident_root_causes(sigs[:1], []) == []
