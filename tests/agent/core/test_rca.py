@@ -31,7 +31,7 @@ def test_target_limits_candidates_to_its_callees() -> None:
 
 
 def test_callee_anomalous_later_does_not_take_the_blame() -> None:
-    ev = [Evidence("api", onset=100.0, peak=0.95), Evidence("db", onset=400.0, peak=0.85)]
+    ev = [Evidence("api", onset=100.0, peak=0.95), Evidence("db", onset=400.0, peak=0.92)]
     out = rank(ev, EDGES, target="api")
     assert names(out) == ["api", "db"]
     assert "anomalous before its anomalous callees" in out[0].reasons
