@@ -45,9 +45,9 @@ SCENARIOS = ("low_traffic", "high_traffic", "temporal_traffic1", "temporal_traff
 STEP = 300.0
 WINDOW = 600.0
 GRID = [  # the shipped default's value first in each axis, so a tie keeps it
-    Weights(threshold=t, direction=d, explains=x, onset=o, breadth=b)
-    for t, d, x, o, b in itertools.product(
-        (0.9, 0.6, 0.8, 0.95), (1.0, 0.0, 2.0), (1.0, 0.0), (0.0, 0.5), (0.5, 0.0)
+    Weights(threshold=t, direction=d, explains=x, onset=o, breadth=b, path=p)
+    for t, d, x, o, b, p in itertools.product(
+        (0.9, 0.6, 0.8, 0.95), (1.0, 0.0, 2.0), (1.0, 0.0), (0.0, 0.5), (0.5, 0.0), (1.0, 0.0)
     )
 ]
 

@@ -43,6 +43,7 @@ class Weights:
     onset: float = 0.0
     direction: float = 1.0
     explains: float = 1.0
+    path: float = 1.0
     threshold: float = 0.9
 
 
@@ -76,6 +77,19 @@ def _reach(start: str, nexts: dict[str, set[str]]) -> set[str]:
     return seen
 
 
+def _anomalous_path(target: str, callees: dict[str, set[str]], bad: set[str]) -> set[str]:
+    """Services reached from the target through calls whose every hop is anomalous: the ways a fault
+    could have travelled up to the symptom."""
+    seen = {target} if target in bad else set()
+    todo = [target]
+    while todo:
+        for c in callees.get(todo.pop(), ()):
+            if c in bad and c not in seen:
+                seen.add(c)
+                todo.append(c)
+    return seen
+
+
 def rank(
     evidence: Iterable[Evidence],
     edges: Iterable[tuple[str, str]],
@@ -97,6 +111,7 @@ def rank(
         scope &= _reach(target, callees) | {target}
     bad = {s for s in scope if ev[s].onset is not None and ev[s].peak >= w.threshold}
     onsets = sorted({o for s in bad if (o := ev[s].onset) is not None})
+    connected = _anomalous_path(target, callees, bad) if target is not None else bad
     out: list[Candidate] = []
     for s in scope:
         e = ev[s]
@@ -127,8 +142,15 @@ def rank(
         explains = len(up) / max(len(bad) - 1, 1)
         if up:
             reasons.append(f"explains {len(up)} later anomalous caller(s) upstream")
+        if target is not None and s != target:
+            reasons.append(
+                f"anomalous call path from {target}"
+                if s in connected
+                else f"no anomalous call path from {target}"
+            )
         score = (
-            w.strength * e.peak
+            w.path * (s in connected)
+            + w.strength * e.peak
             + w.breadth * breadth
             + w.onset * early
             + w.direction * direction

@@ -88,3 +88,20 @@ def test_incident_signals_rank_without_a_threshold() -> None:
     assert (db.onset, db.peak, db.anomalous) == (t0.timestamp(), 0.7, 2)
     assert [c.service for c in incident_root_causes(sigs, [("web", "db")])] == ["db", "web"]
     assert incident_root_causes(sigs[:1], []) == []
+
+
+def test_a_callee_cut_off_from_the_symptom_ranks_below_one_on_an_anomalous_path() -> None:
+    # blob is anomalous and earliest, but reached from web only through a quiet queue; db through an anomalous api.
+    edges = [*EDGES, ("web", "queue"), ("queue", "blob")]
+    ev = [
+        Evidence("web", onset=300.0, peak=0.95),
+        Evidence("api", onset=200.0, peak=0.95),
+        Evidence("db", onset=100.0, peak=0.92),
+        Evidence("queue", onset=None, peak=0.3),
+        Evidence("blob", onset=100.0, peak=0.99),
+    ]
+    out = rank(ev, edges, target="web")
+    assert names(out)[0] == "db"
+    blob = next(c for c in out if c.service == "blob")
+    assert "no anomalous call path from web" in blob.reasons
+    assert "anomalous call path from web" in out[0].reasons
