@@ -47,7 +47,7 @@ WINDOW = 600.0
 GRID = [  # the shipped default's value first in each axis, so a tie keeps it
     Weights(threshold=t, direction=d, explains=x, onset=o, breadth=b, path=p)
     for t, d, x, o, b, p in itertools.product(
-        (0.9, 0.6, 0.8, 0.95), (1.0, 0.0, 2.0), (1.0, 0.0), (0.0, 0.5), (0.5, 0.0), (1.0, 0.0)
+        (0.9, 0.6, 0.8, 0.95), (0.0, 1.0, 2.0), (1.0, 0.0), (0.0, 0.5), (0.5, 0.0), (1.0, 0.0)
     )
 ]
 
