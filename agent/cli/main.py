@@ -16,6 +16,7 @@ from agent.cli.audit import audit
 from agent.cli.common import DEFAULT_CONFIG, ConfigOpt, fail, load, setup_logging
 from agent.cli.envelope import automation, silences
 from agent.cli.logs import logs
+from agent.cli.rca import rca
 from agent.cli.records import changes, incidents, problems
 from agent.cli.replay import replay
 from agent.cli.report import report
@@ -39,6 +40,7 @@ app.add_typer(automation, name="automation")
 app.command("report")(report)
 app.command("audit")(audit)
 app.command("replay")(replay)
+app.command("rca")(rca)
 
 
 @app.command()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from agent.cli.common import DEFAULT_CONFIG, ConfigOpt, JsonOpt, StoreOpt, acting_user, fail, open_store
+from agent.cli.common import DEFAULT_CONFIG, ConfigOpt, JsonOpt, StoreOpt, acting_user, fail, load, open_store
 from agent.cli.output import emit_json, table, when
 from agent.core.domain import ChangeKind, ChangeStatus, IncidentStatus
 from agent.errors import InvalidTransition, NotFound
@@ -85,13 +86,20 @@ def incidents_show(
 ) -> None:
     """One incident with its signals, timeline, changes and runbook runs."""
     try:
-        doc = views.incident_detail(open_store(config, store), incident_id)
+        doc = views.incident_detail(open_store(config, store), incident_id, _dependencies(config))
     except NotFound as e:
         fail(str(e))
     if json:
         emit_json(doc)
         return
     typer.echo(_render_incident(doc))
+
+
+def _dependencies(config: Path) -> list[tuple[str, str]]:
+    """services.yaml's (caller, callee) pairs for the root-cause ranking; none without a config."""
+    if not config.exists():
+        return []
+    return [(s.name, d) for s in load(config).services.services for d in s.depends_on]
 
 
 def _render_incident(d: dict[str, Any]) -> str:
@@ -146,6 +154,10 @@ def _render_incident(d: dict[str, Any]) -> str:
         if ev.get("template"):
             out.append(f"  {sig['name']}: template `{ev['template']}` ({ev.get('count', '?')} lines)")
             out += [f"    > {line[:200]}" for line in ev.get("samples", [])]
+    if d.get("root_causes"):
+        out += ["", "Root-cause candidates (best first):"]
+        for i, c in enumerate(d["root_causes"], start=1):
+            out.append(f"  {i}. {c['service']} (score {c['score']:.2f}): {'; '.join(c['reasons'])}")
     out += ["", "Timeline:"]
     out += [f"  {when(e['at'])}  {e['kind']:<20} {e['actor']:<8} {e['reason']}" for e in d["timeline"]]
     for c in d["changes"]:

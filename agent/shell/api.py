@@ -64,6 +64,7 @@ def create_app(
     runbooks: Collection[str] | None = None,
     incidents: IncidentsConfig | None = None,
     series: SeriesReader | None = None,
+    dependencies: Collection[tuple[str, str]] = (),
 ) -> FastAPI:
     """Writes go to the store (a decision, or the leader's inbox) whichever agent serves them; `wake`
     tells this agent's core, if it leads, to apply the inbox now. An acknowledgement waits up to
@@ -182,7 +183,7 @@ def create_app(
 
     @app.get("/api/v1/incidents/{incident_id}")
     def get_incident(incident_id: Id, _: Read) -> dict[str, Any]:
-        return views.incident_detail(store, incident_id)
+        return views.incident_detail(store, incident_id, dependencies)
 
     @app.get("/api/v1/incidents/{incident_id}/series")
     def incident_series(incident_id: Id, _: Read) -> dict[str, Any]:
@@ -214,7 +215,7 @@ def create_app(
         if refused:
             return JSONResponse({"detail": refused}, status_code=409)
         code = 200 if row.status == IncidentStatus.CLOSED else 202
-        return JSONResponse(views.incident_detail(store, incident_id), status_code=code)
+        return JSONResponse(views.incident_detail(store, incident_id, dependencies), status_code=code)
 
     @app.post("/api/v1/alerts")
     def receive_alerts(actor: Writer, doc: Document) -> dict[str, int]:

@@ -273,6 +273,7 @@ class AgentApp:
             runbooks=set(self.config.catalog.runbooks),
             incidents=self.config.agent.incidents,
             series=chart_reader(self.config, self.store, self.clock),
+            dependencies=[(s.name, d) for s in self.config.services.services for d in s.depends_on],
         )
         config = uvicorn.Config(
             app, host=host.strip("[]"), port=int(port), log_level="warning", access_log=False

@@ -3,12 +3,14 @@ agent/core/records.py plus its id and computed fields), and the composed inciden
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
 from pydantic import computed_field, field_serializer
 from sqlmodel import SQLModel
 
+from agent.core.rca import incident_root_causes
 from agent.core.records import (
     ChangeBase,
     IncidentBase,
@@ -118,9 +120,16 @@ def problem_view(row: Any) -> dict[str, Any]:
     return _view(ProblemPublic, row)
 
 
-def incident_detail(store: Store, incident_id: int) -> dict[str, Any]:
-    """One incident with everything an on-call engineer needs to review it."""
+def incident_detail(
+    store: Store, incident_id: int, dependencies: Collection[tuple[str, str]] = ()
+) -> dict[str, Any]:
+    """One incident with everything an on-call engineer needs to review it; `dependencies` are the
+    (caller, callee) pairs of services.yaml, for the root-cause ranking."""
     row = store.incidents.get(incident_id)
+    signals = store.incidents.signals(incident_id)
+    spanned = signals + [
+        s for child in store.incidents.children(incident_id) for s in store.incidents.signals(child.id or 0)
+    ]
     changes = []
     for ch in reversed(store.changes.list(incident_id=incident_id, limit=1000)):
         view = change_view(ch)
@@ -128,7 +137,8 @@ def incident_detail(store: Store, incident_id: int) -> dict[str, Any]:
         changes.append(view)
     return {
         **incident_summary(row),
-        "signals": [signal_view(s) for s in store.incidents.signals(incident_id)],
+        "signals": [signal_view(s) for s in signals],
+        "root_causes": [c.as_dict() for c in incident_root_causes(spanned, dependencies)],
         "timeline": [event_view(e) for e in store.incidents.timeline(incident_id)],
         "changes": changes,
         "review": review_view(store, incident_id),

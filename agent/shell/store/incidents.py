@@ -75,6 +75,12 @@ class IncidentRepo:
             )
             return list(s.exec(q).all())
 
+    def children(self, incident_id: int) -> builtins.list[Incident]:
+        """Incidents linked under this one by the topology (downstream symptoms of its cause)."""
+        with Session(self.engine) as s:
+            q = select(Incident).where(Incident.parent_id == incident_id).order_by(col(Incident.id))
+            return list(s.exec(q).all())
+
     def timeline(self, incident_id: int) -> builtins.list[IncidentEvent]:
         with Session(self.engine) as s:
             q = (

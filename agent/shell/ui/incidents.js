@@ -67,6 +67,19 @@ async function fillCharts(container, incident) {
   }
 }
 
+// The ranking of the services this incident (with its linked children) spans; nothing for one service.
+function rootCauses(i) {
+  const found = i.root_causes || [];
+  if (!found.length) return [];
+  return [
+    el("h3", {}, "Root-cause candidates"),
+    table(
+      ["#", "service", "score", "reasons"],
+      found.map((c, n) => [n + 1, c.service, num(c.score), c.reasons.join("; ")]),
+    ),
+  ];
+}
+
 export async function showIncident(id, refresh) {
   const i = await api(`/api/v1/incidents/${Number(id)}`);
   const charts = el("div", { class: "charts", "aria-busy": "true" }, "Loading charts…");
@@ -115,6 +128,7 @@ export async function showIncident(id, refresh) {
         evidence(s),
       ]),
     ),
+    ...rootCauses(i),
     el("h3", {}, "Charts"),
     charts,
     el("h3", {}, "Timeline"),
