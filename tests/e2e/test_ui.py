@@ -573,3 +573,33 @@ def test_a_closed_incident_shows_its_review_and_a_muted_signal_why(server: Serve
     assert HOSTILE in text_shown and HOSTILE_LOG in text_shown and page.evaluate("window.__pwned") is None
     assert "silence #3 (service=demo-db; cli:bob: drill)" in text_shown
     assert "[object" not in text_shown
+
+
+def test_an_incident_spanning_services_shows_its_root_cause_candidates(tmp_path: Path, page: Any) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'rc.db'}")
+    try:
+        web = signal_state("fp-web", at=T0 + MINUTE, service="demo-web", peak_score=0.95)
+        db = signal_state("fp-db", at=T0, service="demo-db", name="pg_latency", peak_score=0.9)
+        save_incidents(
+            store,
+            incident_state(1, at=T0 + MINUTE, signals=[web]),
+            incident_state(2, service="demo-db", signals=[db], parent_id=1),
+        )
+        app = create_app(
+            store,
+            CollectorRegistry(),
+            ApiConfig(),
+            ManualClock(T0),
+            dict,
+            dependencies=[("demo-web", "demo-db")],
+        )
+        with serving(app) as url:
+            page.goto(f"{url}/ui/#/incidents/1")
+            page.wait_for_selector("h3:text('Root-cause candidates')")
+            rows = page.locator("h3:text('Root-cause candidates') + table tbody tr")
+            assert rows.count() == 2
+            first = rows.nth(0).inner_text()
+            assert "demo-db" in first and "first to turn anomalous" in first
+            assert "[object" not in shown(page)
+    finally:
+        store.close()
