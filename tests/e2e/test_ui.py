@@ -309,6 +309,8 @@ def test_the_lists_filter_by_status_priority_and_service_and_search_text(server:
     assert page.input_value("form.filters select[name=priority]") == "P1"
 
     page.click("form.filters >> text=clear")
+    page.wait_for_url(re.compile(r"#/incidents$"))
+    assert_listed(page, ["#3", "#2", "#1"])  # the cleared list is drawn: typing now goes into its form
     page.fill("form.filters input[name=q]", "CACHE")
     page.press("form.filters input[name=q]", "Enter")
     page.wait_for_url(re.compile(r"q=CACHE"))
