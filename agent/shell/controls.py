@@ -196,12 +196,7 @@ def request_change(
     if made is not None:
         return made, ""
     incident_id = store.changes.get(origin_id).incident_id
-    refusals = [
-        e.reason
-        for e in store.incidents.timeline(incident_id)
-        if e.kind == "change_request_refused" and e.data.get("change_id") == origin_id and e.at >= now
-    ]
-    return None, refusals[-1] if refusals else "refused"
+    return None, _refusal(store, incident_id, "change_request_refused", now, origin_id)
 
 
 class ReviewRequest(BaseModel):
@@ -237,7 +232,15 @@ def close_incident(
     incident = store.incidents.get(incident_id)
     if not answered or incident.status == IncidentStatus.CLOSED:
         return incident, ""
-    refusals = [
-        e.reason for e in store.incidents.timeline(incident_id) if e.kind == "close_refused" and e.at >= now
+    return incident, _refusal(store, incident_id, "close_refused", now)
+
+
+def _refusal(store: Store, incident_id: int, kind: str, since: datetime, change_id: int | None = None) -> str:
+    """Why the leader refused a request taken at `since`: its newest `kind` entry in the incident's
+    timeline (for a change request, the one naming `change_id`)."""
+    reasons = [
+        e.reason
+        for e in store.incidents.timeline(incident_id)
+        if e.kind == kind and e.at >= since and (change_id is None or e.data.get("change_id") == change_id)
     ]
-    return incident, refusals[-1] if refusals else "refused"
+    return reasons[-1] if reasons else "refused"

@@ -28,6 +28,10 @@ def silence(row: SilenceRecord) -> Silence:
     )
 
 
+def switch(row: SwitchRecord) -> Switch:
+    return Switch(row.kind, row.service, row.runbook, row.reason, row.actor, row.at)  # type: ignore[arg-type]
+
+
 class SilenceRepo:
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -143,10 +147,7 @@ class SwitchRepo:
                 .where(col(SwitchRecord.id).in_(latest))
                 .order_by(col(SwitchRecord.at), col(SwitchRecord.id))
             ).all()
-            return [
-                Switch(r.kind, r.service, r.runbook, r.reason, r.actor, r.at)  # type: ignore[arg-type]
-                for r in rows
-            ]
+            return [switch(r) for r in rows]
 
     def log_until(self, until: datetime) -> builtins.list[Switch]:
         """Every switch made until `until`, oldest first (what a replay of that time applies)."""
@@ -156,10 +157,7 @@ class SwitchRepo:
                 .where(col(SwitchRecord.at) <= until)
                 .order_by(col(SwitchRecord.at), col(SwitchRecord.id))
             )
-            return [
-                Switch(r.kind, r.service, r.runbook, r.reason, r.actor, r.at)  # type: ignore[arg-type]
-                for r in s.exec(q).all()
-            ]
+            return [switch(r) for r in s.exec(q).all()]
 
     def log(self, limit: int = 50) -> builtins.list[SwitchRecord]:
         """The newest uses of the kill switch, newest first."""
