@@ -75,13 +75,15 @@ def read_stream(path: Path, strict: bool = False) -> Stream:
     return Stream(path, rows, np.array(ts, dtype=np.float64), np.array(values, dtype=np.float64), disordered)
 
 
-def score_streams(streams: list[Stream], kind: str, params: dict[str, object]) -> list[np.ndarray]:
+def score_streams(
+    streams: list[Stream], kind: str, params: dict[str, object], budget: float | None = None
+) -> list[np.ndarray]:
     """Score every stream point by point, all streams in lockstep through one bank (one slot each).
 
     Slots never share state, so each score uses only its own stream's points before and at it; the
     bank never sees a stream's length ahead of time (exhausted streams are simply missing).
     """
-    bank = detectors.build_bank(kind, params, n=len(streams))
+    bank = detectors.build_bank(kind, params, n=len(streams), budget=budget)
     length = max((len(s.values) for s in streams), default=0)
     ts = np.full((length, len(streams)), np.nan)
     values = np.full((length, len(streams)), np.nan)
@@ -111,13 +113,18 @@ def write_scored(stream: Stream, scores: np.ndarray, dst: Path) -> None:
 
 
 def detect_files(
-    sources: list[Path], out_dir: Path, kind: str, params: dict[str, object], strict: bool = False
+    sources: list[Path],
+    out_dir: Path,
+    kind: str,
+    params: dict[str, object],
+    strict: bool = False,
+    budget: float | None = None,
 ) -> list[Stream]:
     """Read every file first (a bad file fails before anything is written), score, write OUT/<name>;
     returns the streams read, for the caller's summary and warnings."""
     streams = [read_stream(p, strict) for p in sources]
     out_dir.mkdir(parents=True, exist_ok=True)
-    for stream, scores in zip(streams, score_streams(streams, kind, params), strict=True):
+    for stream, scores in zip(streams, score_streams(streams, kind, params, budget), strict=True):
         write_scored(stream, scores, out_dir / stream.path.name)
     return streams
 

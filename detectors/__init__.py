@@ -37,12 +37,20 @@ def build(kind: str, params: dict[str, Any] | None = None) -> Detector:
         raise ValueError(f"bad parameters for detector {kind!r}: {e}") from None
 
 
-def build_bank(kind: str, params: dict[str, Any] | None = None, n: int = 0) -> Bank:
-    """Many series of one kind at once: a native bank where the kind has one, else a loop of detectors."""
+def build_bank(
+    kind: str, params: dict[str, Any] | None = None, n: int = 0, budget: float | None = None
+) -> Bank:
+    """Many series of one kind at once: a native bank where the kind has one, else a loop of detectors.
+
+    `budget` (false alarms per series per day) applies to the calibrated bank kinds unless `params`
+    names its own; the other kinds keep their fixed score scales."""
     build(kind, params)  # validates kind and parameters with the same messages
     cls = REGISTRY[kind]
     if issubclass(cls, BankDetector):
-        return DetectorBank(n, members=cls.members, **(params or {}))
+        given = dict(params or {})
+        if budget is not None:
+            given.setdefault("budget", budget)
+        return DetectorBank(n, members=cls.members, **given)
     return SeriesLoop(lambda: build(kind, params), n)
 
 

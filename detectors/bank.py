@@ -8,8 +8,10 @@ gives the combined rarity. Rarity is relative to the series' own history, so on 
 to within `materiality` (a share of its level) a change smaller than that share is not an anomaly,
 however rare: a p99 that wobbles by 0.03% is not news. `AlarmDamping` reports each event once; and
 e / (e + scale), with e the rarity in excess of `floor`, maps it into [0, 1]. Ordinary points (the
-rarest of five members is typically about one in ten to thirty) score 0; 0.8 is a combined rarity of
-3.5, about one point in three thousand: the agent's default alert threshold.
+rarest of five members is typically about one in ten to thirty) score 0. Where 0.8, the agent's
+default alert threshold, falls is each series' own `AlarmBudget` line: the rarity at which that series
+is expected to alarm `budget` times a day, given its sample rate and its tail (without a budget, a
+fixed combined rarity of 3.5, about one point in three thousand).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from detectors.budget import AlarmBudget
 from detectors.damping import AlarmDamping
 from detectors.level import EWLevel, LogLevel
 from detectors.novelty import ShapeNovelty
@@ -32,6 +35,8 @@ MEMBERS = ("level", "loglevel", "seasonal", "novelty", "shift")
 DEFAULT_FLOOR = 1.5  # combined rarity of ordinary points
 DEFAULT_SCALE = 0.5  # with the floor, rarity 3.5 (one point in ~3000) maps to 0.8
 DEFAULT_MATERIALITY = 0.01  # changes under 1% of the level matter only on series that vary more than that
+DEFAULT_BUDGET = 0.05  # false alarms per series per day at the alarm score
+ALARM_SCORE = 0.8  # the score a series' budget line maps to: the agent's default threshold
 
 
 class DetectorBank(Slots):
@@ -61,6 +66,7 @@ class DetectorBank(Slots):
         floor: float = DEFAULT_FLOOR,
         scale: float = DEFAULT_SCALE,
         materiality: float = DEFAULT_MATERIALITY,
+        budget: float | None = DEFAULT_BUDGET,
         level: dict[str, Any] | None = None,
         seasonal: dict[str, Any] | None = None,
         novelty: dict[str, Any] | None = None,
@@ -80,8 +86,9 @@ class DetectorBank(Slots):
         self.seasonal = DailyProfile(n, **(seasonal or {})) if "seasonal" in members else None
         self.novelty = ShapeNovelty(n, **(novelty or {})) if "novelty" in members else None
         self.shift = MeanShift(n, **(shift or {})) if "shift" in members else None
-        self.calibrators = {m: TailCalibrator(n, **(calibration or {})) for m in self.members}
+        self.calibration = TailCalibrator(n, width=len(self.members), **(calibration or {}))
         self.damping = AlarmDamping(n, horizon=damping)
+        self.budget = AlarmBudget(n, budget) if budget is not None else None
         self.allocate(n)
 
     def fields(self) -> list[Field]:
@@ -100,8 +107,9 @@ class DetectorBank(Slots):
             self.novelty,
             self.shift,
             self.damping,
+            self.budget,
         ]
-        return [p for p in parts if p is not None] + list(self.calibrators.values())
+        return [p for p in parts if p is not None] + [self.calibration]
 
     @property
     def size(self) -> int:
@@ -118,12 +126,13 @@ class DetectorBank(Slots):
     @property
     def warmup(self) -> int:
         """Points until `warm`: the level has its footing and every always-speaking member is calibrated."""
-        calibrated = [lead + self.calibrators[m].warmup for m, lead in self._leads().items()]
+        calibrated = [lead + self.calibration.warmup for lead in self._leads().values()]
         return max([self.level.warm + 1, *calibrated])
 
     def warm(self) -> np.ndarray:
-        ready = [self.calibrators[m].ready() for m in self._leads()]
-        return np.logical_and.reduce([self.level.cnt > self.level.warm, *ready])
+        ready = self.calibration.total >= self.calibration.min_count * self.calibration.weight
+        leads = [self.members.index(m) for m in self._leads()]
+        return (self.level.cnt > self.level.warm) & ready[:, leads].all(axis=1)
 
     def update(self, ts: np.ndarray, values: np.ndarray) -> np.ndarray:
         ok = np.isfinite(values)
@@ -144,23 +153,31 @@ class DetectorBank(Slots):
             surprise["novelty"] = self.novelty.step(x, ok)
         if self.shift is not None:
             surprise["shift"] = self.shift.step(self.level.z, ok & (self.level.cnt >= self.level.warm))
-        first = second = np.zeros(len(x))  # the largest and second largest rarity of the members
-        for m in self.members:
-            rarity = self._calibrate(m, surprise[m], ok)
-            if m == "seasonal" and self.seasonal is not None:
-                rarity *= self.seasonal.speaks
-            second = np.maximum(second, np.minimum(first, rarity))
-            first = np.maximum(first, rarity)
-        combined = first + self.second_weight * second if len(self.members) > 1 else first
+        surprises = np.stack([surprise[m] for m in self.members], axis=1)
+        speaks = ok[:, None] & np.isfinite(surprises)
+        rarity = self.calibration.step(np.where(speaks, surprises, 0.0), speaks)
+        if self.seasonal is not None:
+            rarity[:, self.members.index("seasonal")] *= self.seasonal.speaks
+        if len(self.members) > 1:  # the rarest member, plus a share of the runner-up
+            top = np.partition(rarity, len(self.members) - 2, axis=1)[:, -2:]
+            combined = top[:, 1] + self.second_weight * top[:, 0]
+        else:
+            combined = rarity[:, 0]
         combined = np.where(material, combined, 0.0)
         damped = self.damping.step(combined, ok)
-        self.unsuppressed = np.where(ok, self._unit(combined), self.unsuppressed)
+        shift = self._shift()
+        if self.budget is not None:
+            self.budget.observe(ts, damped, ok & self.warm())
+        self.unsuppressed = np.where(ok, self._unit(combined - shift), self.unsuppressed)
         self.deviation = np.where(ok, np.abs(self.level.z), self.deviation)
-        return np.where(ok, self._unit(damped), 0.0)
+        return np.where(ok, self._unit(damped - shift), 0.0)
 
-    def _calibrate(self, member: str, surprise: np.ndarray, ok: np.ndarray) -> np.ndarray:
-        speaks = ok & np.isfinite(surprise)
-        return self.calibrators[member].step(np.where(speaks, surprise, 0.0), speaks)
+    def _shift(self) -> np.ndarray | float:
+        """How far each series' budget line sits above the rarity that maps to ALARM_SCORE."""
+        if self.budget is None:
+            return 0.0
+        at_alarm = self.floor + self.scale * ALARM_SCORE / (1.0 - ALARM_SCORE)
+        return self.budget.line() - at_alarm
 
     def _material(self, x: np.ndarray, level: np.ndarray) -> np.ndarray:
         """Whether a point can be an anomaly at all: it moved at least `materiality` of the level away

@@ -12,7 +12,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from detectors.bank import DEFAULT_FLOOR, DEFAULT_MATERIALITY, DEFAULT_SCALE, MEMBERS, DetectorBank
+from detectors.bank import (
+    DEFAULT_BUDGET,
+    DEFAULT_FLOOR,
+    DEFAULT_MATERIALITY,
+    DEFAULT_SCALE,
+    MEMBERS,
+    DetectorBank,
+)
 from detectors.base import Detector
 
 _SMALL: dict[str, Any] = {
@@ -20,6 +27,7 @@ _SMALL: dict[str, Any] = {
     "level": {"warm": 10},
     "novelty": {"warm": 30},
     "damping": 50,
+    "budget": 500.0,  # the suite's series tick every second: 43,200 points a day, not 288
 }
 
 
@@ -36,6 +44,7 @@ class BankDetector(Detector):
         floor: float = DEFAULT_FLOOR,
         scale: float = DEFAULT_SCALE,
         materiality: float = DEFAULT_MATERIALITY,
+        budget: float | None = DEFAULT_BUDGET,
         level: dict[str, Any] | None = None,
         seasonal: dict[str, Any] | None = None,
         novelty: dict[str, Any] | None = None,
@@ -48,6 +57,7 @@ class BankDetector(Detector):
             "floor": floor,
             "scale": scale,
             "materiality": materiality,
+            "budget": budget,
             "level": level,
             "seasonal": seasonal,
             "novelty": novelty,

@@ -53,7 +53,7 @@ class EWLevel(Slots):
     def scale(self) -> np.ndarray:
         step_floor = np.where(np.isfinite(self.q), 0.5 * self.q, 0.0)
         return np.maximum(
-            np.maximum(1.2533 * self.d, self.relative_floor * np.abs(np.nan_to_num(self.m))),
+            np.fmax(1.2533 * self.d, self.relative_floor * np.abs(self.m)),  # fmax: no level yet, no floor
             np.maximum(step_floor, 1e-12),
         )
 
@@ -71,7 +71,7 @@ class EWLevel(Slots):
         self.streak = np.where(ok, np.where(big, self.streak + 1, 0), self.streak)
         learn = ok & ~first & (~big | (self.streak >= self.adapt))
         a = np.maximum(1.0 / (self.cnt + 1), self.alpha)
-        rc = np.clip(r, -self.clip * sc, self.clip * sc)
+        rc = np.minimum(np.maximum(r, -self.clip * sc), self.clip * sc)  # np.clip costs more per call
         self.m = np.where(learn, self.m + a * rc, self.m)
         self.d = np.where(learn, self.d + a * (np.abs(rc) - self.d), self.d)
         self.cnt = np.where(ok, self.cnt + 1, self.cnt)
@@ -98,6 +98,6 @@ class LogLevel(Slots):
     def step(self, x: np.ndarray, ok: np.ndarray, linear_level: np.ndarray) -> np.ndarray:
         """`linear_level` (the plain level) sets the offset that keeps zeros finite on the log scale."""
         self.lowest = np.where(ok, np.minimum(self.lowest, np.where(ok, x, np.inf)), self.lowest)
-        offset = np.maximum(0.05 * np.abs(np.nan_to_num(linear_level)), 1e-9)
+        offset = np.fmax(0.05 * np.abs(linear_level), 1e-9)  # no level yet: 1e-9
         u = self.inner.step(np.log(np.maximum(x, 0.0) + offset), ok)
         return np.where(self.lowest >= 0, u, np.nan)

@@ -58,8 +58,8 @@ class DailyProfile(Slots):
         self, ts: np.ndarray, x: np.ndarray, ok: np.ndarray, level: np.ndarray, floor: np.ndarray
     ) -> np.ndarray:
         self.t0 = np.where(ok & np.isnan(self.t0), ts, self.t0)
-        k = np.where(ok, (np.nan_to_num(ts) % self.period) / self.period * self.bins, 0).astype(np.int64)
-        k = np.clip(k, 0, self.bins - 1)
+        k = (np.where(ok, ts, 0.0) % self.period / self.period * self.bins).astype(np.int64)
+        k = np.minimum(np.maximum(k, 0), self.bins - 1)
         at = np.arange(len(x)) * self.bins + k  # this time of day's bin of each row, by flat index
         cells_m, cells_d, cells_c = (np.reshape(a, -1, copy=False) for a in (self.m, self.d, self.cnt))
         m = cells_m[at].astype(np.float64)
@@ -70,7 +70,7 @@ class DailyProfile(Slots):
         z = r / sc
         active = ok & (c >= self.min_count) & (ts - self.t0 >= self.period)
         g = self.gate_alpha
-        level_r = np.where(ok, x - np.nan_to_num(level), 0.0)
+        level_r = np.where(ok, x - np.where(np.isnan(level), 0.0, level), 0.0)
         self.err_profile = np.where(
             active, self.err_profile + g * (np.abs(r) - self.err_profile), self.err_profile
         )
@@ -79,7 +79,7 @@ class DailyProfile(Slots):
         )
         a = np.maximum(1.0 / (c + 1), self.alpha)
         learn = ok & ((np.abs(z) < 5) | (c < self.min_count))
-        rc = np.where(c >= self.min_count, np.clip(r, -3 * sc, 3 * sc), r)
+        rc = np.where(c >= self.min_count, np.minimum(np.maximum(r, -3 * sc), 3 * sc), r)
         cells_m[at] = np.where(learn, m + a * rc, m)
         cells_d[at] = np.where(learn, d + a * (np.abs(rc) - d), d)
         cells_c[at] = np.where(ok, c + 1, c)

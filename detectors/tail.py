@@ -17,7 +17,12 @@ _BLOCK = 1024  # rows per cache-sized block of the histogram update
 
 
 class TailCalibrator(Slots):
-    """One member's surprises for every series: a decayed histogram per series, and the record."""
+    """Surprises of `width` sources per series (an ensemble's members): a decayed histogram per series
+    and source, and the record. All sources of all series step at once, so a bank pays one set of
+    numpy calls per tick for its calibration, not one per member.
+
+    `step` takes surprises shaped `(n, width)` (or `(n,)` when `width` is 1) and returns rarities in
+    the same shape."""
 
     above: np.ndarray
     total: np.ndarray
@@ -33,6 +38,7 @@ class TailCalibrator(Slots):
         growth: float = 1.2,
         min_count: int = 100,
         record_gain: float = 3.0,
+        width: int = 1,
     ):
         self.edges = smallest * growth ** np.arange(bins)
         # Row k + 1: 1.0 in bins 0..k (a surprise in bin k counts in each of them), row 0 all 0.0
@@ -43,42 +49,47 @@ class TailCalibrator(Slots):
             min_count,
             record_gain,
         )
+        self.width = width
         self.allocate(n)
 
     def fields(self) -> list[Field]:
         # Weights grow by 1/decay per point instead of decaying the whole histogram each tick; the
         # histogram is kept cumulative from the top (`above[j]`: weight in bins j and up), so the tail
         # share of a new surprise is one lookup.
+        w = self.width
         return [
-            Field("above", (self.bins + 1,), np.float32),
-            Field("total"),
-            Field("weight", init=1.0),
-            Field("record"),
+            Field("above", (w, self.bins + 1), np.float32),
+            Field("total", (w,)),
+            Field("weight", (w,), init=1.0),
+            Field("record", (w,)),
         ]
 
     def step(self, u: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        shape = u.shape
+        u, ok = u.reshape(-1), ok.reshape(-1)  # one row per (series, source)
+        above = self.above.reshape(-1, self.bins + 1)
+        total, weight, record = self.total.reshape(-1), self.weight.reshape(-1), self.record.reshape(-1)
         b = np.searchsorted(self.edges, u, side="right")
-        cells = np.reshape(self.above, -1, copy=False)  # one dimension: gathers by flat index are cheap
+        cells = above.reshape(-1)  # one dimension: gathers by flat index are cheap
         at = np.arange(len(u)) * (self.bins + 1)
         at_bin = cells[at + b].astype(np.float64)
         higher = np.where(b < self.bins, cells[at + np.minimum(b + 1, self.bins)], 0.0)
-        at_least = 0.5 * (at_bin + higher) + self.weight
-        p = at_least / (self.total + self.weight)
-        score = -np.log10(np.clip(p, 1e-300, 1.0))
-        beyond = (u > self.record) & (self.record > 0)
+        at_least = 0.5 * (at_bin + higher) + weight
+        p = at_least / (total + weight)
+        score = -np.log10(np.minimum(np.maximum(p, 1e-300), 1.0))
+        beyond = (u > record) & (record > 0)
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            gain = np.minimum(u / np.where(beyond, self.record, 1.0) - 1.0, 1e6)
+            gain = np.minimum(u / np.where(beyond, record, 1.0) - 1.0, 1e6)
         score += np.where(beyond, gain * self.record_gain / _LN10, 0.0)
-        score = np.where(ok & self.ready(), score, 0.0)
-        w = self.weight
-        self._count(np.where(ok, b, -1), w.astype(np.float32))
-        self.total = np.where(ok, self.total + w, self.total)
-        self.record = np.where(ok, np.maximum(self.record * self.decay**0.1, u), self.record)
-        self.weight = np.where(ok, w / self.decay, w)
+        score = np.where(ok & (total >= self.min_count * weight), score, 0.0)
+        self._count(above, np.where(ok, b, -1), weight.astype(np.float32))
+        total[ok] += weight[ok]
+        record[ok] = np.maximum(record[ok] * self.decay**0.1, u[ok])
+        weight[ok] /= self.decay
         self._rescale()
-        return score
+        return score.reshape(shape)
 
-    def _count(self, b: np.ndarray, w: np.ndarray) -> None:
+    def _count(self, above: np.ndarray, b: np.ndarray, w: np.ndarray) -> None:
         """Add each row's weight to its bins 0..b (none where b < 0). In blocks of rows small enough
         for the CPU cache, over only the bins the block reaches (surprises are mostly small); adding
         0.0 to the bins a row does not reach leaves them exactly as they were."""
@@ -88,11 +99,13 @@ class TailCalibrator(Slots):
             if reach > 0:
                 add = np.take(self._prefix[:, :reach], b[lo:hi] + 1, axis=0)
                 add *= w[lo:hi, None]
-                self.above[lo:hi, :reach] += add
+                above[lo:hi, :reach] += add
 
     def ready(self) -> np.ndarray:
-        """Scores start once the decayed count of surprises seen reaches `min_count`."""
-        return self.total >= self.min_count * self.weight
+        """Scores start once the decayed count of surprises seen reaches `min_count` (per series and
+        source; per series when `width` is 1)."""
+        ready = self.total >= self.min_count * self.weight
+        return ready[:, 0] if self.width == 1 else ready
 
     @property
     def warmup(self) -> int:

@@ -95,7 +95,9 @@ def detect(
 
     Rows are scored in file order; rows whose timestamp is out of order or repeated are counted in one
     warning (with --strict, a timestamp that goes backwards is an error)."""
-    profiles = load(config).agent.detectors if config.exists() else {}
+    agent = load(config).agent if config.exists() else None
+    profiles = agent.detectors if agent is not None else {}
+    budget = agent.detection.false_alarm_budget if agent is not None else None
     name = detector or "default"
     if name in profiles:
         kind, params = profiles[name].kind, dict(profiles[name].params)
@@ -110,7 +112,7 @@ def detect(
     started = time.perf_counter()
     typer.echo(f"scoring {len(files)} file(s) with {kind} ...", err=True)
     try:
-        streams = detect_files(list(files), out, kind, params, strict=strict)
+        streams = detect_files(list(files), out, kind, params, strict=strict, budget=budget)
     except CsvFormatError as e:
         fail(str(e))
     warning = disorder_warning(streams)

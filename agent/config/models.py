@@ -97,6 +97,9 @@ class DetectorProfile(Model):
 
 class DetectionConfig(Model):
     threshold: float = Field(default=0.8, gt=0, le=1)
+    # False alarms per series per day the calibrated detectors aim for at score 0.8 (each series' line
+    # is set from its own score distribution and sample rate).
+    false_alarm_budget: float = Field(default=0.05, gt=0, le=1000)  # = detectors.bank.DEFAULT_BUDGET
     # How much of a query's past detectors learn from when a series is first seen (0s: start cold).
     warmup_history: Duration = timedelta(hours=6)
 

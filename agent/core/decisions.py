@@ -123,6 +123,7 @@ class Decisions:
     signal_counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     samples: int = 0
     series: tuple[int, int] | None = None  # (warm, warming) series of the detectors, on ticks
+    alarms: tuple[int, float] | None = None  # (detector alarms, series-days judged) since start, on ticks
     seconds: float = 0.0  # how long the core took (set by its owner, for the agent's metrics)
 
     def incident(self, inc: IncidentState) -> None:

@@ -26,6 +26,7 @@ Key = tuple[tuple[str, str], ...]  # a series' identity: its labels, sorted
 Alias = tuple[str, ...]  # its label names then values, in the order an answer listed them
 RELEASE_Z = 3.0
 MAX_WAIT = 2  # polls a new series waits for its history before it starts cold
+SERIES_GAP = 3600.0  # a series' gap longer than this counts as an hour of exposure, not its length
 _ROWS_PER_CHUNK = 64  # timestamps judged per block: bounds the grid's memory on long warm-up histories
 
 
@@ -134,11 +135,22 @@ class DetectionStage:
     (`Detected.wants_history` asks for it), then starts cold; its live points wait with it.
     """
 
-    def __init__(self, profiles: Mapping[str, DetectorProfile], threshold: float, services: ServiceMap):
+    def __init__(
+        self,
+        profiles: Mapping[str, DetectorProfile],
+        threshold: float,
+        services: ServiceMap,
+        budget: float | None = None,
+    ):
         self.profiles = profiles
         self.threshold = threshold
         self.services = services
+        self.budget = budget  # detection.false_alarm_budget, for the calibrated kinds
         self._queries: dict[str, _QueryState] = {}
+        # Detector alarms (episode onsets) and the series-time they were judged over, since start:
+        # the realised false-alarm rate a team compares with its budget.
+        self.alarms = 0
+        self.series_seconds = 0.0
 
     def process(self, query: QueryConfig, batch: Matrix, history: Matrix | None = None) -> Detected:
         state = self._queries.get(query.name)
@@ -172,6 +184,8 @@ class DetectionStage:
         if not fresh.any():
             return
         owner, ts, values = owner[fresh], batch.ts[fresh], batch.values[fresh]
+        if judge and state.bank is not None:
+            self._expose(state, owner, ts)
         np.maximum.at(state.last_ts, owner, ts)
         values = np.where(np.isfinite(values), values, np.nan)
         stamps, at = np.unique(ts, return_inverse=True)
@@ -184,6 +198,17 @@ class DetectionStage:
             grid[at[pick] - lo, owner[pick]] = values[pick]
             for i in range(hi - lo):
                 self._step(query, state, float(stamps[lo + i]), grid[i], threshold, judge, out)
+
+    def _expose(self, state: _QueryState, owner: np.ndarray, ts: np.ndarray) -> None:
+        """Add the series-time these points cover (from each series' previous point, or its first here;
+        a gap counts for at most SERIES_GAP) to the exposure the alarm rate is measured over."""
+        rows, at = np.unique(owner, return_inverse=True)
+        first, last = np.full(len(rows), np.inf), np.full(len(rows), -np.inf)
+        np.minimum.at(first, at, ts)
+        np.maximum.at(last, at, ts)
+        before = state.last_ts[rows]
+        start = np.where(np.isfinite(before), before, first)
+        self.series_seconds += float(np.minimum(last - start, SERIES_GAP).sum())
 
     def _step(
         self,
@@ -227,6 +252,7 @@ class DetectionStage:
             out.signals.append(sig)
             if not state.anomalous[row]:
                 out.onsets.append(sig)
+                self.alarms += sig.detector != "static"
             state.anomalous[row] = True
 
     def _signal(
@@ -268,7 +294,7 @@ class DetectionStage:
         if query.detector is None:
             return None
         profile = self.profiles[query.detector]
-        return detectors.build_bank(profile.kind, profile.params)
+        return detectors.build_bank(profile.kind, profile.params, budget=self.budget)
 
     def evict(self, now: datetime, idle: timedelta) -> int:
         """Forget series not seen for `idle` (bounded memory as label sets churn); returns how many."""
@@ -287,6 +313,10 @@ class DetectionStage:
                 state.bank.reset(np.array(stale))
             gone += len(stale)
         return gone
+
+    def alarm_rate(self) -> tuple[int, float]:
+        """(detector alarms, series-days judged) since start."""
+        return self.alarms, self.series_seconds / 86400.0
 
     def counts(self) -> tuple[int, int]:
         """(warm series, warming series)."""

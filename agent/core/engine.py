@@ -72,7 +72,9 @@ class Core:
         self.config = config
         self.services = ServiceMap(config.services)
         self.policy = PriorityPolicy(a.priority, a.correlation.breadth_instances)
-        self.detection = DetectionStage(a.detectors, a.detection.threshold, self.services)
+        self.detection = DetectionStage(
+            a.detectors, a.detection.threshold, self.services, a.detection.false_alarm_budget
+        )
         self.queries = {q.name: q for q in a.queries}
         self.logs = {ls.name: LogStream(ls, self.services) for ls in a.log_sources}
         self.rules = RuleEngine(config.rules, config.catalog)
@@ -379,6 +381,7 @@ class Core:
         self.detection.evict(now, SERIES_IDLE)
         self.ledger.prune(now)
         out.series = self.detection.counts()
+        out.alarms = self.detection.alarm_rate()
 
     def _stored(self, e: IncidentsStored, now: datetime, out: Decisions) -> None:
         for ref in e.refs:

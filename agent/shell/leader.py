@@ -219,6 +219,10 @@ class Leader:
         if out.series is not None:
             m.series.labels(state="ready").set(out.series[0])
             m.series.labels(state="warming").set(out.series[1])
+        if out.alarms is not None:
+            alarms, days = out.alarms
+            m.series_days.set(days)
+            m.alarm_rate.set(alarms / days if days > 0 else 0.0)
 
 
 def _saved_end(ws: WorkingSet, query: str) -> float | None:

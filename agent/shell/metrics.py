@@ -33,6 +33,17 @@ class AgentMetrics:
         self.series = Gauge(
             "aiops_detector_series", "Series tracked by detectors.", ["state"], registry=registry
         )
+        self.series_days = Gauge(
+            "aiops_detector_series_days",
+            "Series-days of data judged by the calibrated detectors since this agent started leading.",
+            registry=registry,
+        )
+        self.alarm_rate = Gauge(
+            "aiops_detector_alarms_per_series_day",
+            "Detector alarms (anomalous episodes started) per series-day judged, since this agent started "
+            "leading: compare with detection.false_alarm_budget.",
+            registry=registry,
+        )
         self.signals = Counter(
             "aiops_signals", "Anomaly signals raised.", ["source", "severity"], registry=registry
         )

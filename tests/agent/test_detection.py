@@ -247,6 +247,32 @@ def test_ensemble_episode_lasts_as_long_as_the_fault() -> None:
     assert out.onsets[0].detector == "ensemble" and out.onsets[0].expected == pytest.approx(0.2, abs=0.05)
 
 
+def test_alarm_rate_counts_detector_onsets_per_series_day() -> None:
+    """What /metrics reports against the budget: detector episodes started, per series-day judged
+    (static limits are not the detectors' false alarms; a redelivered point adds no exposure)."""
+    st = stage()
+    first = [*noise(40), 5.0, 5.2, *noise(20, seed=1)]
+    st.process(query(), [series(first), series(noise(len(first)), labels={"job": "demo", "instance": "b"})])
+    st.process(query(), [series(noise(10, seed=2), start=len(first) - 5)])  # 5 repeats, 5 new
+    st.process(static_query(), [series([0.01, 0.2, 0.01])])
+    alarms, days = st.alarm_rate()
+    assert alarms == 1
+    judged = 2 * (len(first) - 1) + 5  # each series' time from its first point to its last
+    assert days == pytest.approx(judged * STEP / 86400)
+
+
+def test_the_false_alarm_budget_reaches_calibrated_banks_unless_a_profile_sets_its_own() -> None:
+    profiles = {
+        "default": DetectorProfile(kind="ensemble"),
+        "own": DetectorProfile(kind="ensemble", params={"budget": 3.0}),
+    }
+    st = Stage(profiles, 0.8, SERVICES, budget=0.5)
+    st.process(query(), [series(noise(3))])
+    st.process(query("other", detector="own"), [series(noise(3))])
+    budgets = {name: q.bank.budget.budget for name, q in st._queries.items()}  # type: ignore[union-attr]
+    assert budgets == {"latency": 0.5, "other": 3.0}
+
+
 def test_many_series_of_one_query_share_one_bank() -> None:
     st = Stage({"default": DetectorProfile(kind="ensemble")}, 0.8, SERVICES)
     batch = [series(noise(5, seed=i), labels={"job": "demo", "instance": f"i{i}"}) for i in range(50)]

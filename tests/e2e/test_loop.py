@@ -118,6 +118,9 @@ def test_shipped_demo_config_repairs_a_fault_end_to_end(private_stack: PromStack
             'aiops_runbook_duration_seconds_count{runbook="recycle_workers",status="successful"} 1.0'
             in metrics
         )
+        # The realised false-alarm rate, to compare with detection.false_alarm_budget.
+        assert (app.registry.get_sample_value("aiops_detector_series_days") or 0.0) > 0
+        assert "aiops_detector_alarms_per_series_day " in metrics
         ready = requests.get(f"{api}/readyz", timeout=2)
         assert ready.status_code == 200 and ready.json()["status"] == "ok"
     finally:
