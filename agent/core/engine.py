@@ -72,7 +72,7 @@ class Core:
         self.config = config
         self.services = ServiceMap(config.services)
         self.policy = PriorityPolicy(a.priority, a.correlation.breadth_instances)
-        self.detection = DetectionStage(a.detectors, a.detection.threshold, self.services)
+        self.detection = DetectionStage(a.detectors, a.detection.threshold, self.services, a.detection.joint)
         self.queries = {q.name: q for q in a.queries}
         self.logs = {ls.name: LogStream(ls, self.services) for ls in a.log_sources}
         self.rules = RuleEngine(config.rules, config.catalog)
