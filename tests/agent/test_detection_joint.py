@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
@@ -75,6 +77,7 @@ def test_several_series_moving_a_little_raise_one_joint_signal() -> None:
     assert isinstance(evidence, list) and len(evidence) == 5  # JointDetection.evidence
     assert all(e["labels"]["job"] == "web" for e in evidence)
     assert [e["rarity"] for e in evidence] == sorted((e["rarity"] for e in evidence), reverse=True)
+    assert json.loads(json.dumps(sig.details)) == sig.details  # stored as the signal's evidence (JSON)
     assert [c.fingerprint for c in out.clears] == [sig.fingerprint]  # one clear ends the episode
 
 
