@@ -45,7 +45,6 @@ from bench.nab import (
     load_streams,
     normalized,
 )
-from detectors.bank import MEMBERS
 
 STANDARD = PROFILES[0]
 FileParts = dict[str, dict[str, Parts]]  # file -> profile -> (raw, null, perfect)
@@ -53,6 +52,7 @@ FileParts = dict[str, dict[str, Parts]]  # file -> profile -> (raw, null, perfec
 # knob -> alternatives to the shipped value (see detectors/bank.py and the members' constructors). `scale`
 # is not a knob here: at a fixed threshold only floor + 4 * scale matters (0.8 is an excess of 4 *
 # scale), so `floor` moves the same thing. `materiality` gives identical NAB scores from 0 to 0.05.
+# Members are not a knob: the `ensemble` kind fixes them (bench.nab scores each member alone).
 KNOBS: dict[str, list[dict[str, Any]]] = {
     "second_weight": [{"second_weight": 0.0}, {"second_weight": 0.5}],
     "damping": [{"damping": 200}, {"damping": 800}],
@@ -72,10 +72,6 @@ KNOBS: dict[str, list[dict[str, Any]]] = {
     "calibration.horizon": [{"calibration": {"horizon": 1500}}, {"calibration": {"horizon": 6000}}],
     "calibration.min_count": [{"calibration": {"min_count": 50}}, {"calibration": {"min_count": 200}}],
     "calibration.record_gain": [{"calibration": {"record_gain": 2.0}}, {"calibration": {"record_gain": 4.0}}],
-    "members": [
-        {"members": [m for m in MEMBERS if m != drop]}
-        for drop in ("loglevel", "seasonal", "novelty", "shift")
-    ],
 }
 
 
@@ -99,14 +95,12 @@ class Fold:
 
 
 def describe(params: dict[str, Any]) -> str:
-    parts = []
+    parts: list[str] = []
     for key, value in params.items():
-        if key == "members":
-            parts.append("without " + ",".join(m for m in MEMBERS if m not in value))
-        elif isinstance(value, dict):
-            parts.extend(f"{key}.{k}={v:.4g}" for k, v in value.items())
+        if isinstance(value, dict):
+            parts.extend(describe({f"{key}.{k}": v}) for k, v in value.items())
         else:
-            parts.append(f"{key}={value:.4g}")
+            parts.append(f"{key}={value:.4g}" if isinstance(value, int | float) else f"{key}={value}")
     return " ".join(parts) or "default"
 
 
@@ -155,6 +149,7 @@ def strongest(
             best[c.knobs[0]] = (s, c)
     top = [c for _, c in sorted(best.values(), key=lambda sc: -sc[0])[:k]]
     pairs = []
+    top.sort(key=cands.index)  # one name per pair, whichever knob ranked first
     for a, b in itertools.combinations(top, 2):
         params = merge(a.params, b.params)
         pairs.append(Candidate(describe(params), params, a.knobs + b.knobs))
@@ -211,7 +206,11 @@ def run_all(
         futures = {pool.submit(run_candidate, c.params): c for c in todo}
         for i, fut in enumerate(as_completed(futures), start=1):
             c = futures[fut]
-            table[c.name], seconds[c.name] = fut.result()
+            try:
+                table[c.name], seconds[c.name] = fut.result()
+            except ValueError as e:  # a bad candidate costs its row, not the run
+                print(f"  candidate {i}/{len(todo)} {c.name}: skipped ({e})", flush=True)
+                continue
             full = score_on(table, c.name, list(table[c.name]))
             print(
                 f"  candidate {i}/{len(todo)} {c.name}: standard {full:.1f} at {DEFAULT_THRESHOLD} "
@@ -312,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     print(f"{len(cands)} single-knob candidates over {NAB / 'data'} ({args.jobs} at a time) ...", flush=True)
     run_all(cands, args.jobs, table, seconds)
+    cands = [c for c in cands if c.name in table]
     pools: dict[str, list[str]] = {}
     pairs: dict[str, Candidate] = {}
     for cat in [*cats, "all"]:
@@ -324,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     if pairs:
         print(f"{len(pairs)} pairs of the strongest knobs, formed inside each fold ...", flush=True)
         run_all(list(pairs.values()), args.jobs, table, seconds)
+        pools = {cat: [n for n in pool if n in table] for cat, pool in pools.items()}
     fold_list, pooled = folds(table, {f: c for f, c in category.items()}, {c: pools[c] for c in cats})
     chosen, _ = choose(table, list(category), pools["all"])
     print(
