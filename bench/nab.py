@@ -17,6 +17,7 @@ Skips cleanly (exit 0) when ../shared/data/nab is absent.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import os
@@ -36,7 +37,7 @@ import detectors
 from agent.offline import Stream, read_stream, score_streams, write_scored
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+SHARED = Path(os.environ.get("AIOPS_SHARED") or ROOT.parent / "shared")  # beside the project
 NAB = SHARED / "data" / "nab"
 SCORER = SHARED / "tools" / "nab_score.py"
 BASELINE = "river_hst_naive"
@@ -111,6 +112,7 @@ def score(results: Path) -> dict[str, Any]:
     }
 
 
+@functools.cache
 def _scorer() -> ModuleType:
     spec = importlib.util.spec_from_file_location("nab_score", SCORER)
     assert spec is not None and spec.loader is not None
@@ -120,9 +122,12 @@ def _scorer() -> ModuleType:
     return module
 
 
-def fixed_threshold(results: Path, threshold: float) -> dict[str, float]:
-    """Normalized NAB score of each profile with rows flagged at `threshold`, no sweep; same geometry
-    (probation, windows, sigmoid weights) as nab_score.py, whose functions build it."""
+Parts = tuple[float, float, float]  # one file's (raw, null, perfect) NAB score under one profile
+
+
+def geometries() -> list[Any]:
+    """Each file's scoring geometry (probation, windows, sigmoid weights), built by nab_score.py's own
+    functions; `.rel` names the file, `.scores` is left for the caller."""
     import pandas as pd  # the scorer's own dependency
 
     ns = _scorer()
@@ -130,26 +135,47 @@ def fixed_threshold(results: Path, threshold: float) -> dict[str, float]:
     geoms = []
     for rel in ns.select_files(str(NAB / "data"), labels, [], []):
         ts = ns._to_ns(pd.read_csv(NAB / "data" / rel)["timestamp"])
-        g = ns.build_geometry(rel, ts, labels[rel], 0.15)
-        g.scores = ns.load_scores(str(results / rel), ts, rel)
-        geoms.append(g)
+        geoms.append(ns.build_geometry(rel, ts, labels[rel], 0.15))
+    return geoms
+
+
+def components(g: Any, scores: np.ndarray, threshold: float) -> dict[str, Parts]:
+    """One file's (raw, null, perfect) under each profile with rows flagged at `threshold`; a set of
+    files scores `normalized` of their sums, so scores of any subset of files can be pooled."""
     out = {}
+    m = g.scorable
+    flagged = scores[m] >= threshold
+    win = g.window_id[m]
     for name in PROFILES:
-        cost = ns.DEFAULT_PROFILES[name]["CostMatrix"]
-        raw, null, perfect = 0.0, 0.0, 0.0
-        for g in geoms:
-            m = g.scorable
-            flagged = g.scores[m] >= threshold
-            win = g.window_id[m]
-            fp = flagged & (win < 0)
-            raw += cost["fpWeight"] * float(g.fp_shape[m][fp].sum())
-            for w in np.unique(win[win >= 0]):
-                hit = flagged & (win == w)
-                raw += cost["tpWeight"] * float(g.tp_shape[m][hit].max()) if hit.any() else -cost["fnWeight"]
-                null -= cost["fnWeight"]
-            perfect += cost["tpWeight"] * g.n_windows
-        out[name] = 100.0 * (raw - null) / (perfect - null)
+        cost = _scorer().DEFAULT_PROFILES[name]["CostMatrix"]
+        raw = cost["fpWeight"] * float(g.fp_shape[m][flagged & (win < 0)].sum())
+        null = 0.0
+        for w in np.unique(win[win >= 0]):
+            hit = flagged & (win == w)
+            raw += cost["tpWeight"] * float(g.tp_shape[m][hit].max()) if hit.any() else -cost["fnWeight"]
+            null -= cost["fnWeight"]
+        out[name] = (raw, null, cost["tpWeight"] * g.n_windows)
     return out
+
+
+def normalized(parts: list[Parts]) -> float | None:
+    """100 * (sum raw - sum null) / (sum perfect - sum null): 0 never fires, 100 is perfect; None for
+    files without a window (never firing is already perfect there)."""
+    raw, null, perfect = (sum(p[i] for p in parts) for i in range(3))
+    return None if perfect == null else 100.0 * (raw - null) / (perfect - null)
+
+
+def fixed_threshold(results: Path, threshold: float) -> dict[str, float]:
+    """Normalized NAB score of each profile with rows flagged at `threshold`, no sweep; same geometry
+    (probation, windows, sigmoid weights) as nab_score.py, whose functions build it."""
+    import pandas as pd
+
+    ns = _scorer()
+    per_file = []
+    for g in geometries():
+        ts = ns._to_ns(pd.read_csv(NAB / "data" / g.rel)["timestamp"])
+        per_file.append(components(g, ns.load_scores(str(results / g.rel), ts, g.rel), threshold))
+    return {name: normalized([c[name] for c in per_file]) or 0.0 for name in PROFILES}
 
 
 def table(rows: list[dict[str, Any]]) -> str:
