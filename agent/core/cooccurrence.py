@@ -1,14 +1,17 @@
 """Co-occurrence candidates: incidents of two signatures, on different services, that open within
-`cooccurrence_window` of each other more often than their own rates predict are probably one problem.
+`cooccurrence_window` of each other more often than their own rates predict are probably one problem;
+so are three signatures whose pairs all are, opening all together often enough.
 
-The count is of matched pairs: each opening of one signature is paired with at most one opening of the
-other (the earliest unpaired one within the window), so a burst of one signature next to a single
-opening of the other counts once. The expected count is what two independent Poisson streams at the
-signatures' rates over the last `cooccurrence_horizon` would give as pairs within the window:
-`n_a * n_b * 2w / T` (edge effects ignored; `T` is the horizon, or the time since the first opening
-seen when the history is shorter, which overestimates the rates and so errs towards raising nothing).
-Matched pairs never outnumber all pairs, so the one-sided Poisson p-value `P(X >= count)` is on the
-cautious side too. Lift is `count / expected`.
+The count is of matched co-occurrences: each opening of one signature is paired with at most one
+opening of the other (the earliest unpaired one within the window), so a burst of one signature next
+to a single opening of the other counts once; three openings make a triple when each two of them are
+paired. The expected count is what independent incidents at uniform times would give, from each
+signature's number of openings `n` over the last `cooccurrence_horizon` `T` and `r = w / T`:
+`n_a n_b (2r - r^2)` for a pair, `n_a n_b n_c (3r^2 - 2r^3)` for a triple (the chance that their
+times span at most the window). When the history is shorter than the horizon, `T` is the time since
+the first opening seen, which overestimates the rates and so errs towards raising nothing. Matched
+co-occurrences never outnumber all coincidences, so the one-sided Poisson p-value `P(X >= count)` is
+on the cautious side too. Lift is `count / expected`.
 
 Openings arrive in time order and each one is compared with the openings of the last window only (a
 sweep), never with every incident of the horizon.
@@ -26,10 +29,12 @@ sweep), never with every incident of the horizon.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import combinations
 
 from scipy.special import pdtrc
 
@@ -51,23 +56,31 @@ class _Opening:
 
 
 @dataclass(slots=True)
-class _Pair:
-    matches: deque[tuple[_Opening, _Opening]] = field(default_factory=deque)  # (earlier, later)
-    last: dict[str, int] = field(default_factory=dict)  # signature -> seq of its last paired opening
+class _Group:
+    """The co-occurrences of two (or three) signatures counted over the horizon."""
+
+    matches: deque[tuple[_Opening, ...]] = field(default_factory=deque)  # each oldest first
+    last: dict[str, int] = field(default_factory=dict)  # pairs: signature -> seq of its last paired opening
+    partner: dict[int, _Opening] = field(default_factory=dict)  # pairs: seq -> the opening it is paired with
+
+    def prune(self, since: datetime) -> None:
+        while self.matches and self.matches[0][-1].at < since:
+            for o in self.matches.popleft():
+                self.partner.pop(o.seq, None)
 
 
 @dataclass(frozen=True)
 class Cooccurring:
-    """Two signatures that co-occur: `count` pairs within the window over the horizon against the
+    """Signatures that co-occur: `count` times within the window over the horizon against the
     `expected` count of independent incidents, their `lift` and one-sided `p_value`."""
 
-    signatures: tuple[str, str]  # sorted
-    services: tuple[str, str]  # in the order of `signatures`
+    signatures: tuple[str, ...]  # sorted: two, or three that co-occur pairwise and all together
+    services: tuple[str, ...]  # in the order of `signatures`
     count: int
     expected: float
     lift: float
     p_value: float
-    incidents: tuple[Held, ...]  # those of the pairs counted, oldest first
+    incidents: tuple[Held, ...]  # those of the co-occurrences counted, oldest first
     first_at: datetime
     last_at: datetime
 
@@ -78,7 +91,7 @@ class Cooccurring:
 
     def link(self, at: datetime, note: Held) -> ProblemLink:
         title = (
-            f"{' and '.join(self.signatures)} co-occurring ({self.count}x within the window, "
+            f"{', '.join(self.signatures)} co-occurring ({self.count}x within the window, "
             f"{self.expected:.2g} expected, p={self.p_value:.1e})"
         )
         return ProblemLink(
@@ -98,16 +111,19 @@ class Cooccurring:
         )
 
 
+Key = tuple[str, ...]  # sorted signatures
+
+
 class Cooccurrence:
-    """Openings of the last horizon per signature and the pairs matched between signatures, kept in
-    memory (loaded from the store at start) so an opening costs a look at the last window only."""
+    """Openings of the last horizon per signature and the co-occurrences matched between signatures,
+    kept in memory (loaded from the store at start) so an opening costs a look at the last window only."""
 
     def __init__(self, config: ProblemConfig):
         self.config = config
         self._recent: deque[_Opening] = deque()  # all openings of the last window
         self._by_signature: dict[str, deque[_Opening]] = {}  # openings of the last horizon
         self._services: dict[str, str] = {}
-        self._pairs: dict[tuple[str, str], _Pair] = {}
+        self._groups: dict[Key, _Group] = {}  # pairs and triples
         self._first: datetime | None = None
         self._seq = 0
         self._unbound: dict[int, _Opening] = {}  # incident ref -> its opening, until the store names it
@@ -118,7 +134,7 @@ class Cooccurrence:
             self._record(o.signature, o.service, o.at, o.id)
 
     def opened(self, inc: IncidentState, now: datetime) -> list[Cooccurring]:
-        """Record an opening; the pairs it completed that are now candidates."""
+        """Record an opening; the pairs and triples it completed that are now candidates."""
         opening, keys = self._record(inc.signature, inc.service, inc.opened_at, inc)
         self._unbound[inc.ref] = opening
         return [c for key in keys if (c := self._judge(key, now)) is not None]
@@ -130,27 +146,27 @@ class Cooccurrence:
             opening.incident = inc.id
 
     def candidates(self, now: datetime) -> list[Cooccurring]:
-        """Every pair that is a candidate at `now`, most significant first."""
-        found = [c for key in list(self._pairs) if (c := self._judge(key, now)) is not None]
+        """Every pair and triple that is a candidate at `now`, most significant first."""
+        found = [c for key in list(self._groups) if (c := self._judge(key, now)) is not None]
         return sorted(found, key=lambda c: (c.p_value, c.signature))
 
     def prune(self, now: datetime) -> None:
-        """Let go of openings and pairs older than the horizon (on the housekeeping tick)."""
+        """Let go of openings and co-occurrences older than the horizon (on the housekeeping tick)."""
         since = now - self.config.cooccurrence_horizon
         for signature in list(self._by_signature):
             if not _prune(self._by_signature[signature], since):
                 del self._by_signature[signature]
-        for key in list(self._pairs):
-            matches = self._pairs[key].matches
-            while matches and matches[0][1].at < since:
-                matches.popleft()
-            if not matches:
-                del self._pairs[key]
+        for key in list(self._groups):
+            self._groups[key].prune(since)
+            if not self._groups[key].matches:
+                del self._groups[key]
         self._unbound = {ref: o for ref, o in self._unbound.items() if o.at >= since}
 
     def _record(
         self, signature: str, service: str, at: datetime, incident: Held
-    ) -> tuple[_Opening, list[tuple[str, str]]]:
+    ) -> tuple[_Opening, list[Key]]:
+        """Pair the opening with the earliest unpaired opening of each other signature (other service)
+        in the window; two such pairs whose partners are paired with each other make a triple."""
         while self._recent and self._recent[0].at < at - self.config.cooccurrence_window:
             self._recent.popleft()
         opening = _Opening(at, self._seq, signature, service, incident)
@@ -161,49 +177,63 @@ class Cooccurrence:
         for other in self._recent:
             if other.service == service or other.signature == signature or other.signature in partners:
                 continue
-            pair = self._pairs.get(_key(signature, other.signature))
+            pair = self._groups.get(_key(signature, other.signature))
             if pair is None or other.seq > pair.last.get(other.signature, -1):
                 partners[other.signature] = other
         keys = []
         for other in partners.values():
             key = _key(signature, other.signature)
-            pair = self._pairs.setdefault(key, _Pair())
+            pair = self._groups.setdefault(key, _Group())
             pair.matches.append((other, opening))
             pair.last[other.signature] = other.seq
             pair.last[signature] = opening.seq
+            pair.partner[other.seq] = opening
+            pair.partner[opening.seq] = other
             keys.append(key)
+        for i, b in enumerate(partners.values()):
+            for c in list(partners.values())[i + 1 :]:
+                between = self._groups.get(_key(b.signature, c.signature))
+                if b.service != c.service and between is not None and between.partner.get(b.seq) is c:
+                    key = _key(signature, b.signature, c.signature)
+                    self._groups.setdefault(key, _Group()).matches.append(
+                        tuple(sorted((b, c, opening), key=_seq))
+                    )
+                    keys.append(key)
         self._recent.append(opening)
         self._by_signature.setdefault(signature, deque()).append(opening)
         self._services[signature] = service
         return opening, keys
 
-    def _judge(self, key: tuple[str, str], now: datetime) -> Cooccurring | None:
+    def _judge(self, key: Key, now: datetime) -> Cooccurring | None:
         c = self.config
         since = now - c.cooccurrence_horizon
-        pair = self._pairs[key]
-        while pair.matches and pair.matches[0][1].at < since:
-            pair.matches.popleft()
-        count = len(pair.matches)
+        group = self._groups[key]
+        group.prune(since)
+        count = len(group.matches)
         if count < c.cooccurrence_min_count or self._first is None:
             return None
-        n_a, n_b = (len(_prune(self._by_signature.get(s, deque()), since)) for s in key)
+        if len(key) > 2 and any(self._judge(_key(a, b), now) is None for a, b in combinations(key, 2)):
+            return None  # a set is a candidate only where each of its pairs is one
         span = min(c.cooccurrence_horizon, now - self._first).total_seconds()
-        width = 2 * c.cooccurrence_window.total_seconds()
-        expected = n_a * n_b * (min(1.0, width / span) if span > 0 else 1.0)
+        r = min(1.0, c.cooccurrence_window.total_seconds() / span) if span > 0 else 1.0
+        k = len(key)
+        expected = math.prod(len(_prune(self._by_signature.get(s, deque()), since)) for s in key) * (
+            k * r ** (k - 1) - (k - 1) * r**k  # P(k independent uniform times span at most the window)
+        )
         p_value = float(pdtrc(count - 1, expected))  # P(X >= count), X ~ Poisson(expected)
         if p_value > c.cooccurrence_max_p:
             return None
-        incidents = sorted({id(o): o for m in pair.matches for o in m}.values(), key=lambda o: o.seq)
+        incidents = sorted({o.seq: o for m in group.matches for o in m}.values(), key=_seq)
         return Cooccurring(
             signatures=key,
-            services=(self._services[key[0]], self._services[key[1]]),
+            services=tuple(self._services[s] for s in key),
             count=count,
             expected=expected,
             lift=count / expected,
             p_value=p_value,
             incidents=tuple(o.incident for o in incidents),
-            first_at=pair.matches[0][1].at,
-            last_at=pair.matches[-1][1].at,
+            first_at=group.matches[0][-1].at,
+            last_at=group.matches[-1][-1].at,
         )
 
 
@@ -214,8 +244,12 @@ def candidates(openings: Iterable[Opening], config: ProblemConfig, now: datetime
     return tracker.candidates(now)
 
 
-def _key(a: str, b: str) -> tuple[str, str]:
-    return (a, b) if a < b else (b, a)
+def _key(*signatures: str) -> Key:
+    return tuple(sorted(signatures))
+
+
+def _seq(o: _Opening) -> int:
+    return o.seq
 
 
 def _prune(openings: deque[_Opening], since: datetime) -> deque[_Opening]:

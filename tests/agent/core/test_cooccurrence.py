@@ -132,6 +132,37 @@ def test_min_count_and_max_p_gate_a_candidate() -> None:
     assert candidates(h.openings, DEFAULTS.model_copy(update={"cooccurrence_max_p": 1e-9}), END) == []
 
 
+def test_three_services_failing_together_are_a_set_where_each_two_are_a_pair() -> None:
+    """db, then web two minutes later, then the edge two minutes after that, each day: three pairs and
+    the triple; had the edge followed web on other days than db, no triple."""
+    rng = np.random.default_rng(3)
+    h = History()
+    for day in range(20):
+        h.add("db:Down", day * DAY)
+        h.add("web:Errors", day * DAY + 120)
+        h.add("edge:Timeouts", day * DAY + 240)
+    h.poisson(rng, "cache:Evictions", 5.0)
+    found = {c.signatures: c for c in candidates(h.openings, DEFAULTS, END)}
+    assert set(found) == {
+        ("db:Down", "web:Errors"),
+        ("edge:Timeouts", "web:Errors"),
+        ("db:Down", "edge:Timeouts"),
+        ("db:Down", "edge:Timeouts", "web:Errors"),
+    }
+    triple = found[("db:Down", "edge:Timeouts", "web:Errors")]
+    assert triple.count == 20 and triple.services == ("db", "edge", "web") and len(triple.incidents) == 60
+    assert triple.p_value < 1e-30 and triple.lift > found[("db:Down", "web:Errors")].lift
+    assert triple.link(END, 0).signature == "db:Down + edge:Timeouts + web:Errors"
+
+    h = History()
+    for day in range(20):  # db then web on even days, web then the edge on odd days
+        first, second = ("db:Down", "web:Errors") if day % 2 else ("web:Errors", "edge:Timeouts")
+        h.add(first, day * DAY)
+        h.add(second, day * DAY + 120)
+    found = {c.signatures: c for c in candidates(h.openings, DEFAULTS, END)}
+    assert set(found) == {("db:Down", "web:Errors"), ("edge:Timeouts", "web:Errors")}
+
+
 def test_the_live_path_raises_as_pairs_complete_and_forgets_beyond_the_horizon() -> None:
     """Openings loaded from the store count, but raise nothing; each new opening that completes a pair
     re-judges it (with held incidents, named by id once the store gave them one)."""
@@ -159,7 +190,7 @@ def test_the_live_path_raises_as_pairs_complete_and_forgets_beyond_the_horizon()
     assert live.candidates(web.opened_at)[0].incidents[-2:] == (100, 101)
     later = web.opened_at + DEFAULTS.cooccurrence_horizon + timedelta(days=2, seconds=1)
     live.prune(later)
-    assert live.candidates(later) == [] and not live._pairs and not live._by_signature
+    assert live.candidates(later) == [] and not live._groups and not live._by_signature
 
 
 def _incident(o: Opening, ref: int = 0) -> IncidentState:
