@@ -207,7 +207,9 @@ class Cooccurrence:
     def _judge(self, key: Key, now: datetime) -> Cooccurring | None:
         c = self.config
         since = now - c.cooccurrence_horizon
-        group = self._groups[key]
+        group = self._groups.get(key)
+        if group is None:  # a pair of a triple, let go with its last co-occurrence
+            return None
         group.prune(since)
         count = len(group.matches)
         if count < c.cooccurrence_min_count or self._first is None:
