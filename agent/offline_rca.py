@@ -1,5 +1,10 @@
 """Offline root-cause ranking: score `DIR/<service>__<metric>.csv` files with the project's detectors, turn the
-scores around the symptom into per-service evidence, and rank with the same code the live agent uses."""
+scores around the symptom into per-service evidence, and rank with the same code the live agent uses.
+
+The calibrated default detector says nothing until it has seen a few hundred points of a series. When no
+series has that much history before the window, every series is scored with `SHORT_HISTORY_KIND` instead
+(rolling median / MAD z-score, speaking after 20 points): one detector, so one score scale, per ranking.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+import detectors
 from agent.core.rca import Candidate, Evidence, Weights, rank
 from agent.offline import CsvFormatError, Stream, read_stream, score_streams
+
+SHORT_HISTORY_KIND = "robust"
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,29 @@ def service_of(path: Path) -> str:
     return stem.rsplit("__", 1)[0] if "__" in stem else stem
 
 
+def metric_of(path: Path) -> str:
+    """`<service>__<metric>.csv` -> metric; empty for a file without `__`."""
+    stem = path.stem
+    return stem.rsplit("__", 1)[1] if "__" in stem else ""
+
+
+HARMFUL = (  # metric-name keyword -> the direction that is trouble; the first keyword found decides
+    ("latency", 1),
+    ("duration", 1),
+    ("error", 1),
+    ("availability", -1),
+    ("success", -1),
+    ("request", 1),
+)
+
+
+def harmful_direction(metric: str) -> int:
+    """+1 when only a rise is trouble (latency, duration, errors; requests: an overload; a fall in traffic is
+    the callers' doing, not this service's), -1 when only a fall is (availability, success), 0 when unknown."""
+    name = metric.lower()
+    return next((sign for word, sign in HARMFUL if word in name), 0)
+
+
 def read_series(directory: Path) -> list[Stream]:
     files = sorted(directory.glob("*.csv"))
     if not files:
@@ -56,14 +87,23 @@ def evidence_from_scores(
     streams: list[Stream], scores: list[np.ndarray], window: Window, threshold: float
 ) -> list[Evidence]:
     """Per service: the first time any metric crossed `threshold` inside the window, the peak score there, and
-    how many of its metrics crossed."""
+    how many of its metrics crossed.
+
+    A metric already anomalous at its first point in the window has no onset there: its trouble began at or
+    before the window opened, so it is a standing condition, not a turn for the worse that can explain the
+    symptom (its peak still counts as strength). Widen the window when a cause may start that early.
+    A metric of a known kind counts only where it moved in its harmful direction (`harmful_direction`)."""
     per: dict[str, list[tuple[float | None, float]]] = {}
     lo, hi = window.at - window.before, window.at + window.after
     for stream, sc in zip(streams, scores, strict=True):
-        inside = (stream.ts >= lo) & (stream.ts <= hi)
+        inside = (stream.ts >= lo) & (stream.ts <= hi) & np.isfinite(stream.values)
         ts, s = stream.ts[inside], np.nan_to_num(sc[inside], nan=0.0)
+        harm = harmful_direction(metric_of(stream.path))
+        history = stream.values[(stream.ts < lo) & np.isfinite(stream.values)]
+        if harm and history.size:
+            s = np.where(np.sign(stream.values[inside] - np.median(history)) == harm, s, 0.0)
         hits = np.flatnonzero(s >= threshold)
-        onset = float(ts[hits[0]]) if hits.size else None
+        onset = float(ts[hits[0]]) if hits.size and hits[0] > 0 else None
         per.setdefault(service_of(stream.path), []).append((onset, float(s.max()) if s.size else 0.0))
     out = []
     for service, metrics in per.items():
@@ -86,6 +126,25 @@ def score_until(streams: list[Stream], end: float, kind: str, params: dict[str, 
     return score_streams(cut, kind, params) if cut else []
 
 
+def detector_for(
+    streams: list[Stream], window: Window, kind: str, params: dict[str, object]
+) -> tuple[str, dict[str, object]]:
+    """`kind` when some series has at least its warm-up of points before the window, else the short-history
+    detector: a calibrated detector that never warmed would leave every score at 0."""
+    start = window.at - window.before
+    history = max((int(np.isfinite(s.values[s.ts < start]).sum()) for s in streams), default=0)
+    if history >= detectors.build(kind, params).warmup:
+        return kind, params
+    return SHORT_HISTORY_KIND, {}
+
+
+def score_window(
+    streams: list[Stream], window: Window, kind: str, params: dict[str, object]
+) -> list[np.ndarray]:
+    """Scores up to the window's end, by `detector_for`'s choice of detector."""
+    return score_until(streams, window.at + window.after, *detector_for(streams, window, kind, params))
+
+
 def rca_series(
     streams: list[Stream],
     edges: list[tuple[str, str]],
@@ -96,7 +155,7 @@ def rca_series(
     weights: Weights | None = None,
 ) -> list[Candidate]:
     w = weights or Weights()
-    scores = score_until(streams, window.at + window.after, kind, params)
+    scores = score_window(streams, window, kind, params)
     cut = [
         Stream(s.path, s.rows, s.ts[: len(sc)], s.values[: len(sc)])
         for s, sc in zip(streams, scores, strict=True)

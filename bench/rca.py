@@ -3,8 +3,9 @@
 Each issue becomes what `aiops rca` reads: one `<service>__<metric>_<statistic>.csv` per column, history
 first (the scenario's `noissue` run, or for the temporal scenarios the other issues' windows, re-timed to end
 just before the issue), then the issue's own window; `edges.csv` from the adjacency matrix; T is the target's
-timestamp and the target its node. Every series is scored through the default detector exactly as `aiops rca`
-does (scores computed once per issue, data up to T + window only); then
+timestamp and the target its node. Every series is scored exactly as `aiops rca` does (scores computed once per
+issue, data up to T + window only): through the default detector, or, where no series has its warm-up of
+history (the temporal scenarios: 35 points), through the short-history detector; then
 
 - rca:  `agent.core.rca.rank` (onset order, dependency direction, strength, breadth), restricted to the
         target and its transitive callees;
@@ -29,7 +30,7 @@ import json
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ import numpy as np
 import detectors
 from agent.core.rca import Evidence, Weights, rank
 from agent.offline import Stream
-from agent.offline_rca import Window, evidence_from_scores, read_edges, read_series, score_until
+from agent.offline_rca import Window, evidence_from_scores, read_edges, read_series, score_window
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "petshop" / "dataset"
@@ -140,6 +141,7 @@ class Case:
     edges: list[tuple[str, str]]
     streams: list[Stream]
     scores: list[np.ndarray]
+    evidence: dict[float, list[Evidence]] = field(default_factory=dict)  # by threshold, for the grid
 
 
 def prepare(data: Path, issue: Issue, all_issues: list[Issue], kind: str, params: dict[str, object]) -> Case:
@@ -153,7 +155,7 @@ def prepare(data: Path, issue: Issue, all_issues: list[Issue], kind: str, params
         )
         streams = read_series(d)
         edges = read_edges(Path(tmp) / "edges.csv")
-    scores = score_until(streams, issue.at + WINDOW, kind, params)
+    scores = score_window(streams, Window(issue.at, WINDOW, WINDOW), kind, params)
     cut = [
         Stream(s.path, s.rows, s.ts[: len(sc)], s.values[: len(sc)])
         for s, sc in zip(streams, scores, strict=True)
@@ -162,7 +164,10 @@ def prepare(data: Path, issue: Issue, all_issues: list[Issue], kind: str, params
 
 
 def evidence(case: Case, threshold: float) -> list[Evidence]:
-    return evidence_from_scores(case.streams, case.scores, Window(case.issue.at, WINDOW, WINDOW), threshold)
+    if threshold not in case.evidence:
+        window = Window(case.issue.at, WINDOW, WINDOW)
+        case.evidence[threshold] = evidence_from_scores(case.streams, case.scores, window, threshold)
+    return case.evidence[threshold]
 
 
 def by_rca(case: Case, w: Weights) -> list[str]:

@@ -54,6 +54,7 @@ class DetectorBank(Slots):
 
     expected: np.ndarray
     unsuppressed: np.ndarray
+    rarity: np.ndarray  # the combined rarity behind `unsuppressed` (0 for an immaterial point)
     deviation: np.ndarray  # |z| from the robust level: how far from normal the last point was
     unit: np.ndarray  # each series' unit (detectors.units), fixed by its first finite value
 
@@ -95,6 +96,7 @@ class DetectorBank(Slots):
         return [
             Field("expected", init=np.nan),
             Field("unsuppressed"),
+            Field("rarity"),
             Field("deviation"),
             Field("unit", init=np.nan),
         ]
@@ -168,6 +170,7 @@ class DetectorBank(Slots):
         shift = self._shift()
         if self.budget is not None:
             self.budget.observe(ts, damped, ok & self.warm())
+        self.rarity = np.where(ok, combined, self.rarity)
         self.unsuppressed = np.where(ok, self._unit(combined - shift), self.unsuppressed)
         self.deviation = np.where(ok, np.abs(self.level.z), self.deviation)
         return np.where(ok, self._unit(damped - shift), 0.0)
@@ -187,5 +190,16 @@ class DetectorBank(Slots):
         return ~(np.abs(x - level) < bar) | (usual >= bar)
 
     def _unit(self, rarity: np.ndarray) -> np.ndarray:
-        excess = np.maximum(rarity - self.floor, 0.0)
-        return excess / (excess + self.scale)
+        return to_unit(rarity, self.floor, self.scale)
+
+
+def to_unit(rarity: np.ndarray, floor: float = DEFAULT_FLOOR, scale: float = DEFAULT_SCALE) -> np.ndarray:
+    """Rarity -> [0, 1]: e / (e + scale), e the rarity in excess of `floor` (0.8 at floor + 4 * scale)."""
+    excess = np.maximum(rarity - floor, 0.0)
+    return excess / (excess + scale)
+
+
+def from_unit(score: np.ndarray, floor: float = DEFAULT_FLOOR, scale: float = DEFAULT_SCALE) -> np.ndarray:
+    """The inverse of `to_unit` where it has one: a score of 0 says only "at most `floor`", read as 0."""
+    u = np.clip(score, 0.0, 1.0 - 1e-12)
+    return np.where(u > 0, floor + scale * u / (1.0 - u), 0.0)

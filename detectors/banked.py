@@ -19,6 +19,7 @@ from detectors.bank import (
     DEFAULT_SCALE,
     MEMBERS,
     DetectorBank,
+    from_unit,
 )
 from detectors.base import Detector
 
@@ -158,6 +159,11 @@ class SeriesLoop:
 
     def warm(self) -> np.ndarray:
         return np.array([d.warm for d in self.detectors], dtype=bool)
+
+    @property
+    def rarity(self) -> np.ndarray:
+        """Scores read back as the bank's rarity scale, for joint scoring (detectors.joint)."""
+        return from_unit(self.unsuppressed)
 
     def update(self, ts: np.ndarray, values: np.ndarray) -> np.ndarray:
         out = np.zeros(len(values))

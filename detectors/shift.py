@@ -25,5 +25,7 @@ class MeanShift(Slots):
         return [Field("e")]
 
     def step(self, z: np.ndarray, ok: np.ndarray) -> np.ndarray:
-        self.e = np.where(ok, self.e + self.alpha * (np.minimum(np.maximum(z, -self.clip), self.clip) - self.e), self.e)
+        self.e = np.where(
+            ok, self.e + self.alpha * (np.minimum(np.maximum(z, -self.clip), self.clip) - self.e), self.e
+        )
         return np.where(ok, np.abs(self.e) * self.gain, np.nan)

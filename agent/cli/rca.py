@@ -35,7 +35,12 @@ def rca(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help='Print {"candidates": [...]} best first.')] = False,
 ) -> None:
-    """Offline: rank root-cause candidates for a symptom at T, with the reasons, best first."""
+    """Offline: rank root-cause candidates for a symptom at T, with the reasons, best first.
+
+    Series scored with the default detector, or with the `robust` one when no series has the history the
+    default needs to calibrate. A metric already anomalous when the window opens has no onset in it;
+    latency/duration/errors count when they rise, availability/success when they fall, requests when they rise
+    (docs/operations.md)."""
     try:
         when = parse_ts(at)
         span = parse_duration(window).total_seconds()

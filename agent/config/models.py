@@ -66,6 +66,7 @@ class QueryConfig(Model):
     severity: Severity = Severity.WARNING
     thresholds: list[StaticThreshold] = []
     service: str | None = None
+    joint: bool | None = None  # judge each service's series together; None: `detection.joint.enabled`
     description: str = ""
 
 
@@ -95,6 +96,18 @@ class DetectorProfile(Model):
     params: dict[str, Any] = {}
 
 
+class JointDetection(Model):
+    """Judge a query's series of one service together (detectors.joint): one signal per service,
+    `<query>:joint`, with its most anomalous series as evidence, instead of one signal per series."""
+
+    enabled: bool = False
+    truncation: float = Field(
+        default=1.5, gt=0
+    )  # series at least this rare (-log10) add to the agreement test
+    damping: int = Field(default=100, ge=1)  # points after a joint alarm during which a weaker one is damped
+    evidence: int = Field(default=5, ge=1, le=50)  # contributing series listed in the signal
+
+
 class DetectionConfig(Model):
     threshold: float = Field(default=0.8, gt=0, le=1)
     # False alarms per series per day the calibrated detectors aim for at score 0.8 (each series' line
@@ -102,6 +115,7 @@ class DetectionConfig(Model):
     false_alarm_budget: float = Field(default=0.05, gt=0, le=1000)  # = detectors.bank.DEFAULT_BUDGET
     # How much of a query's past detectors learn from when a series is first seen (0s: start cold).
     warmup_history: Duration = timedelta(hours=6)
+    joint: JointDetection = JointDetection()
 
 
 class HaConfig(Model):

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 import detectors
 from agent.config import yamlsrc
 from agent.config.bundle import Config
+from agent.core.detection import joint_enabled, joint_name
 from agent.core.params import ParamError, coerce, placeholders
 from agent.errors import ConfigIssue
 from integrations.actions import ACTIONS
@@ -48,6 +49,8 @@ def _check_agent(config: Config, src: yamlsrc.Source) -> list[ConfigIssue]:
             )
         if q.detector is None and not q.thresholds:
             out.append(src.issue(("queries", i), "query has neither a detector nor static thresholds"))
+        if q.detector is None and q.joint:
+            out.append(src.issue(("queries", i, "joint"), "joint scoring needs a detector; set `detector`"))
         if q.service is not None and q.service not in service_names:
             out.append(src.issue(("queries", i, "service"), f"unknown service {q.service!r}"))
         step = q.step or a.prometheus.step
@@ -175,6 +178,7 @@ def _check_rules(config: Config, src: yamlsrc.Source) -> list[ConfigIssue]:
     services = {s.name for s in config.services.services}
     a = config.agent
     signals = {q.name for q in a.queries} | set(LOG_SIGNALS) | set(a.alertmanager.alertnames)
+    signals |= {joint_name(q.name) for q in a.queries if joint_enabled(q, a.detection.joint)}
     dup = _duplicates(r.name for r in config.rules)
     for i, rule in enumerate(config.rules):
         at = ("rules", i)

@@ -5,6 +5,10 @@ Each query gets one detector bank with a slot per series, fed a whole poll in lo
 timestamp); what the stage remembers of each series (last timestamp, last sighting, whether it is in
 an anomalous episode) lives in arrays beside the bank. A poll of many series therefore costs one
 dictionary lookup per series and a few numpy operations per timestamp, not Python per point.
+
+With joint scoring on (`detection.joint`, or a query's `joint`), a query's series of one service are
+judged together (detectors.joint, corrected for how many there are): one signal per service, named
+`<query>:joint`, whose details list the series that contributed most; static limits stay per series.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 import detectors
-from agent.config.models import DetectorProfile, QueryConfig, StaticThreshold
+from agent.config.models import DetectorProfile, JointDetection, QueryConfig, StaticThreshold
 from agent.core.domain import Signal, SignalClear, fingerprint
 from agent.core.topology import UNMAPPED, ServiceMap
+from detectors.joint import JointScore
 from integrations.prometheus import Matrix
 
 Key = tuple[tuple[str, str], ...]  # a series' identity: its labels, sorted
@@ -30,11 +35,42 @@ SERIES_GAP = 3600.0  # a series' gap longer than this counts as an hour of expos
 _ROWS_PER_CHUNK = 64  # timestamps judged per block: bounds the grid's memory on long warm-up histories
 
 
+def joint_name(query: str) -> str:
+    """The name of a query's per-service joint signal (what rules match)."""
+    return f"{query}:joint"
+
+
+def joint_enabled(query: QueryConfig, joint: JointDetection) -> bool:
+    return query.detector is not None and (query.joint if query.joint is not None else joint.enabled)
+
+
+class _Services:
+    """A query's services judged jointly: a group index per service, and each group's episode."""
+
+    def __init__(self, score: JointScore):
+        self.score = score
+        self.index: dict[str, int] = {}
+        self.names: list[str] = []
+        self.anomalous = np.zeros(0, dtype=bool)
+
+    def group(self, service: str) -> int:
+        g = self.index.get(service)
+        if g is None:
+            g = self.index[service] = len(self.names)
+            self.names.append(service)
+            if g >= len(self.anomalous):
+                grow = max(8, 2 * len(self.anomalous))
+                self.anomalous = np.concatenate([self.anomalous, np.zeros(grow, dtype=bool)])
+                self.score.grow(len(self.anomalous))
+        return g
+
+
 class _QueryState:
     """The series of one query: a slot each in the bank, and the stage's memory of each slot."""
 
-    def __init__(self, bank: detectors.Bank | None):
+    def __init__(self, bank: detectors.Bank | None, joint: JointScore | None = None):
         self.bank = bank
+        self.joint = _Services(joint) if joint is not None else None
         # A series is found by its labels as the answer lists them (Prometheus keeps their order, so
         # names then values in one flat tuple is the cheapest key; a dict of k labels gives 2k items,
         # so two label sets never share one), then by their sorted form (the identity) for a new order.
@@ -47,6 +83,8 @@ class _QueryState:
         self.last_ts = np.zeros(0)
         self.seen_at = np.zeros(0)
         self.anomalous = np.zeros(0, dtype=bool)
+        self.group = np.zeros(0, dtype=np.int64)  # the row's service group, when judged jointly
+        self.held = np.zeros(0, dtype=bool)  # the row was evidence of its service's open joint episode
         self.free: list[int] = []
         self.warmed = False  # history has been fed once: series seen later wait for their own
         self.pending: dict[int, int] = {}  # rows waiting for history -> polls waited
@@ -93,6 +131,7 @@ class _QueryState:
                 [],
             )
             self.last_ts[row], self.seen_at[row], self.anomalous[row] = -math.inf, 0.0, False
+            self.held[row] = False
         else:
             row = self.size
             self.labels.append(labels)
@@ -106,6 +145,12 @@ class _QueryState:
                 self.anomalous = np.concatenate([self.anomalous, np.zeros(grow, dtype=bool)])
             if self.bank is not None and self.bank.size <= row:
                 self.bank.grow(max(8, 2 * self.bank.size, row + 1))
+            extra = max(row + 1, self.bank.size if self.bank is not None else 0) - len(self.group)
+            if extra > 0:  # as long as the bank: joint scoring takes every slot's rarity at once
+                self.group = np.concatenate([self.group, np.zeros(extra, dtype=np.int64)])
+                self.held = np.concatenate([self.held, np.zeros(extra, dtype=bool)])
+        if self.joint is not None:
+            self.group[row] = self.joint.group(service)
         self.identity[identity] = row
         return row
 
@@ -141,11 +186,13 @@ class DetectionStage:
         threshold: float,
         services: ServiceMap,
         budget: float | None = None,
+        joint: JointDetection | None = None,
     ):
         self.profiles = profiles
         self.threshold = threshold
         self.services = services
         self.budget = budget  # detection.false_alarm_budget, for the calibrated kinds
+        self.joint = joint or JointDetection()
         self._queries: dict[str, _QueryState] = {}
         # Detector alarms (episode onsets) and the series-time they were judged over, since start:
         # the realised false-alarm rate a team compares with its budget.
@@ -155,7 +202,7 @@ class DetectionStage:
     def process(self, query: QueryConfig, batch: Matrix, history: Matrix | None = None) -> Detected:
         state = self._queries.get(query.name)
         if state is None:
-            state = self._queries[query.name] = _QueryState(self._new_bank(query))
+            state = self._queries[query.name] = _QueryState(self._new_bank(query), self._new_joint(query))
         out = Detected()
         if history is not None:
             self._feed(query, state, history, False, out)
@@ -225,13 +272,19 @@ class DetectionStage:
         n = len(x)
         out.samples += int(ok.sum())
         score = state.bank.update(np.full(n, t), x) if state.bank is not None else None
+        joint = None
+        if state.joint is not None and state.bank is not None:
+            speaks = ok & state.bank.warm()
+            joint = state.joint.score.update(state.bank.rarity, state.group[:n], speaks)
         if not judge:
             return
+        if joint is not None:
+            self._judge_services(query, state, t, joint, speaks, threshold, out)
         idx = np.flatnonzero(ok)
         xi = x[idx]
         crossed = _crossed(query.thresholds, xi)
         alarm = crossed >= 0
-        if state.bank is not None:
+        if state.bank is not None and state.joint is None:
             level, warm = state.bank.unsuppressed[idx], state.bank.warm()[idx]
             lasting = (level >= threshold) | (state.bank.deviation[idx] >= RELEASE_Z)
             assert score is not None
@@ -289,6 +342,89 @@ class DetectionStage:
             expected=expected,
             fingerprint=state.fingerprint[row],
         )
+
+    def _judge_services(
+        self,
+        query: QueryConfig,
+        state: _QueryState,
+        t: float,
+        score: np.ndarray,
+        speaks: np.ndarray,
+        threshold: float,
+        out: Detected,
+    ) -> None:
+        """The joint episodes of a query's services, as `_step` judges series: a service is anomalous
+        from a joint score at the threshold until its undamped joint score is below it and none of the
+        series that were its evidence is still RELEASE_Z deviations off its level."""
+        services, bank = state.joint, state.bank
+        assert services is not None and bank is not None
+        n = len(speaks)
+        group = state.group[:n]
+        size = len(services.anomalous)
+        spoke = np.bincount(group[speaks], minlength=size) > 0
+        off = speaks & state.held[:n] & (bank.deviation[:n] >= RELEASE_Z)
+        lasting = (services.score.unsuppressed[:size] >= threshold) | (
+            np.bincount(group[off], minlength=size) > 0
+        )
+        alarm = spoke & ((score[:size] >= threshold) | (services.anomalous & lasting))
+        for g in np.flatnonzero(spoke & (alarm | services.anomalous)):
+            members = np.flatnonzero(speaks & (group == g))
+            if not alarm[g]:
+                services.anomalous[g] = False
+                state.held[members] = False
+                out.clears.append(
+                    SignalClear(fingerprint(joint_name(query.name), {"service": services.names[g]}), _dt(t))
+                )
+                continue
+            top = members[np.argsort(-bank.rarity[members], kind="stable")][: self.joint.evidence]
+            sig = self._joint_signal(
+                query,
+                state,
+                int(g),
+                top,
+                len(members),
+                t,
+                float(max(score[g], services.score.unsuppressed[g])),
+            )
+            out.signals.append(sig)
+            if not services.anomalous[g]:
+                out.onsets.append(sig)
+                state.held[top] = True
+            services.anomalous[g] = True
+
+    def _joint_signal(
+        self, query: QueryConfig, state: _QueryState, g: int, top: np.ndarray, n: int, t: float, judged: float
+    ) -> Signal:
+        services, bank = state.joint, state.bank
+        assert services is not None and bank is not None
+        service = services.names[g]
+        evidence = [
+            {
+                "fingerprint": state.fingerprint[r],
+                "labels": state.labels[r],
+                "score": round(float(bank.unsuppressed[r]), 4),
+                "rarity": round(float(bank.rarity[r]), 3),
+                "expected": float(bank.expected[r]) if math.isfinite(bank.expected[r]) else None,
+            }
+            for r in top
+        ]
+        return Signal(
+            name=joint_name(query.name),
+            service=service,
+            source="prometheus",
+            labels={"service": service},
+            at=_dt(t),
+            value=float(services.score.rarity[g]),
+            score=judged,
+            detector="joint",
+            severity=query.severity,
+            details={"series": n, "evidence": evidence},
+        )
+
+    def _new_joint(self, query: QueryConfig) -> JointScore | None:
+        if not joint_enabled(query, self.joint):
+            return None
+        return JointScore(0, truncation=self.joint.truncation, damping=self.joint.damping)
 
     def _new_bank(self, query: QueryConfig) -> detectors.Bank | None:
         if query.detector is None:

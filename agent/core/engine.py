@@ -74,7 +74,11 @@ class Core:
         self.services = ServiceMap(config.services)
         self.policy = PriorityPolicy(a.priority, a.correlation.breadth_instances)
         self.detection = DetectionStage(
-            a.detectors, a.detection.threshold, self.services, a.detection.false_alarm_budget
+            a.detectors,
+            a.detection.threshold,
+            self.services,
+            a.detection.false_alarm_budget,
+            a.detection.joint,
         )
         self.queries = {q.name: q for q in a.queries}
         self.logs = {ls.name: LogStream(ls, self.services) for ls in a.log_sources}

@@ -35,9 +35,10 @@ class Evidence:
 class Weights:
     """How much each kind of evidence counts; `threshold` is the score from which a service is anomalous.
 
-    The defaults are what leave-one-scenario-out picked on PetShop in most folds (`bench/rca.py`): onset
-    order and the dependency direction count through the `path` and `explains` terms (an anomalous call path
-    from the symptom; anomalous callers that turned anomalous no earlier), not on their own."""
+    The defaults are what leave-one-scenario-out picked on PetShop in the folds that hold out a scenario
+    with a normal run (`bench/rca.py`; the temporal folds picked breadth 0): onset order and the
+    dependency direction count through the `path` and `explains` terms (an anomalous call path from the
+    symptom; anomalous callers that turned anomalous no earlier), not on their own."""
 
     strength: float = 1.0
     breadth: float = 0.5

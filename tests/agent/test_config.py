@@ -570,3 +570,21 @@ def test_the_cooccurrence_window_must_fit_inside_its_horizon(cfg: ConfigDir) -> 
     assert issue.field == "problems"
     assert "cooccurrence_window must be positive and shorter than cooccurrence_horizon" in issue.message
     assert issue.line == line_of(cfg.agent, "problems:")
+
+
+def test_joint_scoring_needs_a_detector(cfg: ConfigDir) -> None:
+    cfg.edit(
+        cfg.agent,
+        "    promql: up\n    detector: null\n",
+        "    promql: up\n    detector: null\n    joint: true\n",
+    )
+    issue = only(cfg.issues())
+    assert issue.field == "queries[2].joint"
+    assert "joint scoring needs a detector" in issue.message
+
+
+def test_rules_may_match_a_joint_signal_only_where_joint_scoring_is_on(cfg: ConfigDir) -> None:
+    cfg.edit(cfg.rules, "signals: [demo_latency_p99, demo_error_ratio]", "signals: [demo_latency_p99:joint]")
+    assert "no signal named 'demo_latency_p99:joint'" in only(cfg.issues()).message
+    cfg.edit(cfg.agent, "enabled: false         # signal", "enabled: true          # signal")
+    assert cfg.load().agent.detection.joint.enabled

@@ -46,7 +46,7 @@ def dataset(root: Path) -> Path:
             wide(d / "noissue" / "metrics.csv", T0 - 400 * 300, 300, {}, rng)
         for k, split in enumerate(("train", "test")):
             start = T0 + k * 3600
-            wide(d / split / "issue_0" / "metrics.csv", start, 5, {"db/main": 1, "PetSite": 2}, rng)
+            wide(d / split / "issue_0" / "metrics.csv", start, 5, {"db/main": 2, "PetSite": 3}, rng)
             target = {
                 "target": {"node": "PetSite", "metric": "latency", "agg": "Average", "timestamp": start + 610}
             }
