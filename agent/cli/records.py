@@ -17,7 +17,9 @@ from agent.shell import controls, views
 
 incidents = typer.Typer(help="Incidents the agent opened, newest first.", no_args_is_help=True)
 changes = typer.Typer(help="Remediation changes and their approval.", no_args_is_help=True)
-problems = typer.Typer(help="Problem candidates: recurring incident patterns.", no_args_is_help=True)
+problems = typer.Typer(
+    help="Problem candidates: recurring and co-occurring incident patterns.", no_args_is_help=True
+)
 
 
 def _status(values: Iterable[str]) -> Any:
@@ -333,9 +335,17 @@ def problems_list(
         return
     typer.echo(
         table(
-            ["id", "status", "occurrences", "service", "last seen", "title"],
+            ["id", "kind", "status", "occurrences", "services", "last seen", "title"],
             [
-                [r["id"], r["status"], r["occurrences"], r["service"], when(r["last_seen"]), r["title"]]
+                [
+                    r["id"],
+                    r["kind"],
+                    r["status"],
+                    r["occurrences"],
+                    ", ".join(r["services"]) or r["service"],
+                    when(r["last_seen"]),
+                    r["title"],
+                ]
                 for r in rows
             ],
         )
@@ -355,9 +365,15 @@ def problems_show(
         emit_json(doc)
         return
     typer.echo(
-        f"Problem #{doc['id']} ({doc['status']}): {doc['title']}\n  signature {doc['signature']}, "
-        f"{doc['occurrences']} occurrences, first {when(doc['first_seen'])}, last {when(doc['last_seen'])}\n"
+        f"Problem #{doc['id']} ({doc['kind']}, {doc['status']}): {doc['title']}\n  signature {doc['signature']}, "
+        f"{doc['occurrences']} occurrences, first {when(doc['first_seen'])}, last {when(doc['last_seen'])}"
     )
+    if doc["kind"] == "cooccurrence":
+        typer.echo(
+            f"  services {', '.join(doc['services'])}: {doc['expected']:.3g} co-occurrences expected by "
+            f"chance, lift {doc['lift']:.1f}, p-value {doc['p_value']:.2e}"
+        )
+    typer.echo("")
     typer.echo(
         table(
             ["incident", "pri", "status", "opened", "resolution"],

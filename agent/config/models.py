@@ -444,8 +444,29 @@ class StoreConfig(Model):
 
 
 class ProblemConfig(Model):
+    """Problem candidates: a signature recurring `recurrence_count` times within `recurrence_window`, and
+    signatures on different services whose incidents open within `cooccurrence_window` of each other
+    more often than their own rates over `cooccurrence_horizon` predict: at least
+    `cooccurrence_min_count` times, with a one-sided p-value at most `cooccurrence_max_p` (small: every
+    pair of signatures is a test, so a loose threshold would raise chance pairs)."""
+
     recurrence_count: int = Field(default=3, ge=2)
     recurrence_window: Duration = timedelta(hours=24)
+    cooccurrence_window: Duration = timedelta(minutes=10)
+    cooccurrence_horizon: Duration = timedelta(days=30)
+    cooccurrence_min_count: int = Field(default=3, ge=2)
+    cooccurrence_max_p: float = Field(default=0.001, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _window_inside_horizon(self) -> ProblemConfig:
+        if not timedelta(0) < self.cooccurrence_window < self.cooccurrence_horizon:
+            raise ValueError("cooccurrence_window must be positive and shorter than cooccurrence_horizon")
+        return self
+
+    @property
+    def lookback(self) -> timedelta:
+        """How far back the openings the core starts with reach."""
+        return max(self.recurrence_window, self.cooccurrence_horizon)
 
 
 class IncidentsConfig(Model):

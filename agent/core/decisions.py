@@ -85,14 +85,22 @@ class CancelChange:
 
 @dataclass(frozen=True)
 class ProblemLink:
-    """Incidents of one signature recurring often enough to be a problem candidate."""
+    """Incidents that make a problem candidate: one signature recurring often enough, or signatures on
+    different services co-occurring more often than chance (with the numbers that say how much)."""
 
-    signature: str
+    signature: str  # the candidate's key: the incident signature, or the co-occurring ones joined
     service: str
     title: str
     incidents: tuple[IncidentState | int, ...]  # held ones, or ids of those the core no longer holds
     at: datetime
     note: IncidentState | int  # the incident whose timeline records the link
+    kind: str = "recurrence"
+    services: tuple[str, ...] = ()  # () for a recurrence: (service,)
+    signatures: tuple[str, ...] = ()  # () for a recurrence: (signature,)
+    count: int | None = None  # co-occurrences; None: the number of incidents linked
+    expected: float | None = None
+    lift: float | None = None
+    p_value: float | None = None
 
 
 @dataclass

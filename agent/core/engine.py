@@ -15,6 +15,7 @@ from typing import Any
 
 from agent.config import Config
 from agent.core.alerts import to_signals
+from agent.core.cooccurrence import Cooccurrence
 from agent.core.correlation import Correlator
 from agent.core.decisions import Audit, CancelChange, Closure, Decisions, NewChange, Notification
 from agent.core.detection import DetectionStage
@@ -41,7 +42,7 @@ from agent.core.logs import LogStream
 from agent.core.notifications import event_of, incident_payload
 from agent.core.params import ParamError
 from agent.core.priority import PriorityPolicy
-from agent.core.problems import Recurrence
+from agent.core.problems import Opening, Recurrence
 from agent.core.records import ChangeBase
 from agent.core.rules import Plan, RuleEngine, Triggers, blocked_by_guards
 from agent.core.topology import ServiceMap
@@ -60,7 +61,7 @@ class WorkingSet:
 
     incidents: list[IncidentState] = field(default_factory=list)
     changes: list[ChangeBase] = field(default_factory=list)
-    openings: list[tuple[str, datetime, int]] = field(default_factory=list)
+    openings: list[Opening] = field(default_factory=list)
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     silences: list[Silence] = field(default_factory=list)
     switches: list[Switch] = field(default_factory=list)
@@ -109,6 +110,7 @@ class Core:
         self.correlator = Correlator(self.services, self.policy, a.correlation)
         self.ledger = ChangeLedger(self.horizon)
         self.recurrence = Recurrence(a.problems)
+        self.cooccurrence = Cooccurrence(a.problems)
         self.triggers = Triggers(self.rules)
         self._skips: dict[tuple[int, str], str] = {}  # (incident ref, rule) -> kind of the last skip noted
         self._considered: dict[
@@ -127,6 +129,7 @@ class Core:
         refs = {inc.id: inc.ref for inc in ws.incidents if inc.id is not None}
         self.ledger.load(ws.changes, refs)
         self.recurrence.load(ws.openings)
+        self.cooccurrence.load(ws.openings)
         for inc in ws.incidents:
             for sig in inc.signals.values():
                 self.triggers.seen(inc, sig)
@@ -145,11 +148,15 @@ class Core:
         """The store committed `out`: ids are set on its new records; learn what the store decided."""
         for inc in out.incidents.values():
             self.correlator.bound(inc)
+        for inc in out.opened:
+            self.cooccurrence.bound(inc)
         for new in out.changes:
             self.ledger.bound(new.tracked, new.id, new.incident_id)
         for change_id in cancelled:
             self.ledger.set_status(change_id, ChangeStatus.CANCELLED)
         for link in out.problems:
+            if link.kind != "recurrence":  # an incident's problem is its own signature's
+                continue
             problem_id = problems.get(link.signature)
             for held in link.incidents:
                 if isinstance(held, IncidentState):
@@ -384,6 +391,7 @@ class Core:
                 self._flap(inc, now, out)
         self.detection.evict(now, SERIES_IDLE)
         self.ledger.prune(now)
+        self.cooccurrence.prune(now)
         out.series = self.detection.counts()
         out.alarms = self.detection.alarm_rate()
 
@@ -410,6 +418,7 @@ class Core:
             link = self.recurrence.opened(inc, now)
             if link is not None:
                 out.problems.append(link)
+            out.problems += [pair.link(now, inc) for pair in self.cooccurrence.opened(inc, now)]
         for ref in out.forgotten:
             self.triggers.forget(ref)
             self.flaps.forget(ref)

@@ -5,10 +5,20 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 from datetime import datetime
+from typing import NamedTuple
 
 from agent.config.models import ProblemConfig
 from agent.core.decisions import ProblemLink
 from agent.core.incidents import IncidentState
+
+
+class Opening(NamedTuple):
+    """An incident's opening, as the store knows it: what problem candidates are counted from."""
+
+    signature: str
+    service: str
+    at: datetime
+    id: int
 
 
 class Recurrence:
@@ -19,10 +29,10 @@ class Recurrence:
         self.config = config
         self._opened: dict[str, deque[tuple[datetime, IncidentState | int]]] = {}
 
-    def load(self, openings: Iterable[tuple[str, datetime, int]]) -> None:
-        """(signature, opened_at, incident id) of incidents opened within the window, oldest first."""
-        for signature, at, incident_id in sorted(openings, key=lambda o: (o[1], o[2])):
-            self._opened.setdefault(signature, deque()).append((at, incident_id))
+    def load(self, openings: Iterable[Opening]) -> None:
+        """Incidents opened within the window (or before: they are let go at the next opening)."""
+        for o in sorted(openings, key=lambda o: (o.at, o.id)):
+            self._opened.setdefault(o.signature, deque()).append((o.at, o.id))
 
     def opened(self, inc: IncidentState, now: datetime) -> ProblemLink | None:
         """Record an opening; a link when the signature recurred `recurrence_count` times in the window."""

@@ -163,14 +163,21 @@ class RunEventBase(SQLModel):
 
 
 class ProblemBase(SQLModel):
-    """A problem candidate (a recurring signature) or a problem a person took on."""
+    """A problem candidate (a recurring signature, or signatures co-occurring across services) or a
+    problem a person took on. `occurrences` counts the incidents of a recurrence, the co-occurrences
+    of a co-occurrence; `expected`, `lift` and `p_value` (co-occurrence only) say how far beyond chance."""
 
     signature: str = Field(index=True, unique=True)
-    kind: str = "recurrence"
+    kind: str = "recurrence"  # or "cooccurrence"
     service: str = Field(index=True)
+    services: list[str] = Field(default_factory=list, sa_type=JSON)
+    signatures: list[str] = Field(default_factory=list, sa_type=JSON)
     title: str
     status: str = Field(default="candidate", index=True)
     occurrences: int = 0
+    expected: float | None = None
+    lift: float | None = None
+    p_value: float | None = None
     first_seen: datetime = when()
     last_seen: datetime = when()
     created_at: datetime = when()

@@ -118,7 +118,7 @@ class Leader:
                     self.store.sources.put(name, data, self.clock.now())
                     log.info("log source %s: %s imported from %s", ls.name, name, self.config.state_dir)
         return self.store.working_set(
-            self.clock.now(), a.correlation.reopen_window, self.core.horizon, a.problems.recurrence_window
+            self.clock.now(), a.correlation.reopen_window, self.core.horizon, a.problems.lookback
         )
 
     # ------------------------------------------------------------------ lifecycle

@@ -21,7 +21,16 @@ from typer.testing import CliRunner
 from agent.cli.main import app
 from agent.core.domain import ChangeStatus, IncidentStatus
 from agent.shell.store import Store
-from tests.support.records import T0, add_change, incident_state, link_problem, save_incidents, signal_state
+from tests.support.records import (
+    T0,
+    add_change,
+    commit_link,
+    cooccurrence_link,
+    incident_state,
+    link_problem,
+    save_incidents,
+    signal_state,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 AIOPS = ROOT / ".venv" / "bin" / "aiops"
@@ -180,6 +189,26 @@ def test_problems_list_and_show_json(store_url: str, seeded: dict[str, int]) -> 
     assert [(r["id"], r["occurrences"], r["status"]) for r in rows] == [(seeded["problem"], 3, "candidate")]
     doc = json_out(aiops("problems", "show", str(seeded["problem"]), "--json", "--store", store_url))
     assert [i["id"] for i in doc["incidents"]] == [1, 2, 3]
+
+
+def test_problems_show_a_cooccurrence_candidate_with_its_numbers(
+    store_url: str, seeded: dict[str, int]
+) -> None:
+    store = Store.open(store_url)
+    try:
+        pair = commit_link(store, cooccurrence_link((1, 3), 4, 2.5e-6, T0 + timedelta(hours=1)))
+    finally:
+        store.close()
+    rows = json_out(aiops("problems", "list", "--json", "--store", store_url))
+    assert [(r["kind"], r["services"], r["occurrences"]) for r in rows] == [
+        ("cooccurrence", ["db", "demo-web"], 4),
+        ("recurrence", ["demo-web"], 3),
+    ]
+    assert (rows[0]["expected"], rows[0]["lift"], rows[0]["p_value"]) == (0.5, 8.0, 2.5e-6)
+    listed = aiops("problems", "list", "--store", store_url).stdout
+    assert "cooccurrence" in listed and "db, demo-web" in listed
+    shown = aiops("problems", "show", str(pair), "--store", store_url).stdout
+    assert "0.5 co-occurrences expected by chance, lift 8.0, p-value 2.50e-06" in shown
 
 
 def test_json_on_an_empty_store(store_url: str) -> None:

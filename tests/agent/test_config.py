@@ -563,6 +563,15 @@ def test_sink_settings_are_checked_against_the_sink_type(cfg: ConfigDir) -> None
     assert find(issues, "notifications[3].url").message == "a slack sink needs a url"
 
 
+def test_the_cooccurrence_window_must_fit_inside_its_horizon(cfg: ConfigDir) -> None:
+    assert cfg.load().agent.problems.lookback == timedelta(days=30)
+    cfg.edit(cfg.agent, "  cooccurrence_horizon: 30d", "  cooccurrence_horizon: 5m")
+    issue = only(cfg.issues())
+    assert issue.field == "problems"
+    assert "cooccurrence_window must be positive and shorter than cooccurrence_horizon" in issue.message
+    assert issue.line == line_of(cfg.agent, "problems:")
+
+
 def test_joint_scoring_needs_a_detector(cfg: ConfigDir) -> None:
     cfg.edit(
         cfg.agent,

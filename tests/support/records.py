@@ -130,9 +130,35 @@ def add_change(
 def link_problem(store: Store, signature: str, title: str, incident_ids: list[int], at: datetime = T0) -> int:
     """Record a problem candidate linking incidents already stored, as the core's decisions do."""
     note = incident_ids[-1]
-    out = Decisions(at=at)
-    out.problems.append(ProblemLink(signature, "demo-web", title, tuple(incident_ids), at, note))
-    return store.committer({}, None).commit(out, 0).problems[signature]
+    return commit_link(store, ProblemLink(signature, "demo-web", title, tuple(incident_ids), at, note))
+
+
+def cooccurrence_link(
+    incident_ids: tuple[int, ...], count: int, p_value: float, at: datetime = T0, expected: float = 0.5
+) -> ProblemLink:
+    """A co-occurrence candidate of db:Down and demo-web's latency, as the core raises one."""
+    return ProblemLink(
+        "db:Down + demo-web:demo_latency_p99",
+        "db, demo-web",
+        f"db:Down and demo-web:demo_latency_p99 co-occurring ({count}x)",
+        incident_ids,
+        at,
+        incident_ids[-1],
+        kind="cooccurrence",
+        services=("db", "demo-web"),
+        signatures=("db:Down", "demo-web:demo_latency_p99"),
+        count=count,
+        expected=expected,
+        lift=count / expected,
+        p_value=p_value,
+    )
+
+
+def commit_link(store: Store, link: ProblemLink) -> int:
+    """Commit a problem link as the core's decisions do; the candidate's id."""
+    out = Decisions(at=link.at)
+    out.problems.append(link)
+    return store.committer({}, None).commit(out, 0).problems[link.signature]
 
 
 def approvals_in_inbox(store: Store) -> list[int]:

@@ -27,18 +27,7 @@ def document(replayed: Replayed, since: float, until: float, stats: Stats) -> di
         "since": _iso(since),
         "until": _iso(until),
         "incidents": incidents,
-        "problem_candidates": [
-            {
-                "kind": p.kind,
-                "services": [p.service],
-                "signatures": [p.signature],
-                "count": p.occurrences,
-                "first_seen": p.first_seen.isoformat(),
-                "last_seen": p.last_seen.isoformat(),
-                "title": p.title,
-            }
-            for p in store.problems.list(limit=_ALL)
-        ],
+        "problem_candidates": [_candidate(p) for p in store.problems.list(limit=_ALL)],
         "totals": {
             "incidents": len(incidents),
             "by_priority": dict(sorted(Counter(i["priority"] for i in incidents).items())),
@@ -58,6 +47,21 @@ def document(replayed: Replayed, since: float, until: float, stats: Stats) -> di
             "skipped_sources": stats.skipped_sources,
         },
     }
+
+
+def _candidate(p: Any) -> dict[str, Any]:
+    out = {
+        "kind": p.kind,
+        "services": p.services or [p.service],
+        "signatures": p.signatures or [p.signature],
+        "count": p.occurrences,
+        "first_seen": p.first_seen.isoformat(),
+        "last_seen": p.last_seen.isoformat(),
+        "title": p.title,
+    }
+    if p.kind == "cooccurrence":
+        out |= {"expected": p.expected, "lift": p.lift, "p_value": p.p_value}
+    return out
 
 
 def _incident(store: Store, row: Any) -> dict[str, Any]:
@@ -160,7 +164,12 @@ def summary(doc: dict[str, Any]) -> str:
         for held in i["held_back"]:
             out.append(f"      held back: {held}")
     for p in doc["problem_candidates"]:
-        out.append(f"  problem candidate: {p['title']}")
+        out.append(f"  problem candidate ({p['kind']}): {p['title']}")
+        if p["kind"] == "cooccurrence":
+            out.append(
+                f"      {' + '.join(p['services'])}: {p['count']} co-occurrences, {p['expected']:.3g} "
+                f"expected, lift {p['lift']:.1f}, p-value {p['p_value']:.2e}"
+            )
     out.append(
         f"totals: by priority {t['by_priority'] or '-'}; would run {t['would_run']}, await approval "
         f"{t['awaiting_approval']}, verified on history {t['verified']}, failed {t['failed']}; "

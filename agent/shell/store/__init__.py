@@ -72,16 +72,17 @@ class Store:
         return Committer(self.engine, routes, fence)
 
     def working_set(
-        self, now: datetime, reopen_window: timedelta, horizon: timedelta, recurrence: timedelta
+        self, now: datetime, reopen_window: timedelta, horizon: timedelta, problems: timedelta
     ) -> WorkingSet:
         """What the core needs to start: a few indexed queries, never a scan of the whole history
-        (`horizon`: how far back the core's guards, budgets and breakers look at changes)."""
+        (`horizon`: how far back the core's guards, budgets and breakers look at changes; `problems`:
+        how far back problem candidates count openings)."""
         incidents = self.incidents.working_set(now - reopen_window)
         ids = [i.id for i in incidents if i.id is not None]
         return WorkingSet(
             incidents=incidents,
             changes=list(self.changes.for_guards(ids, now - horizon, OPEN)),
-            openings=self.incidents.openings(now - recurrence),
+            openings=self.incidents.openings(now - problems),
             sources=self.sources.all(),
             silences=self.silences.current(now),
             switches=self.switches.current(),

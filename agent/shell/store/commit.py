@@ -179,6 +179,7 @@ class Committer:
         return conn.execute(stmt).scalar_one_or_none()
 
     def _link_problem(self, conn: Connection, link: ProblemLink) -> int:
+        """Create the candidate, or bring an existing one's numbers up to date (one row per signature)."""
         found = conn.execute(
             select(col(Problem.id)).where(col(Problem.signature) == link.signature)
         ).scalar_one_or_none()
@@ -188,7 +189,10 @@ class Committer:
                 insert(Problem)
                 .values(
                     signature=link.signature,
+                    kind=link.kind,
                     service=link.service,
+                    services=list(link.services or (link.service,)),
+                    signatures=list(link.signatures or (link.signature,)),
                     title=link.title,
                     first_seen=at,
                     last_seen=at,
@@ -206,13 +210,23 @@ class Committer:
         ids = {i if isinstance(i, int) else i.id for i in link.incidents}
         for incident_id in sorted(i for i in ids if i is not None and i not in linked):
             conn.execute(insert(ProblemIncident).values(problem_id=problem_id, incident_id=incident_id))
-            conn.execute(
-                update(Incident).where(col(Incident.id) == incident_id).values(problem_id=problem_id)
-            )
+            if link.kind == "recurrence":  # an incident's own problem is its signature's
+                conn.execute(
+                    update(Incident).where(col(Incident.id) == incident_id).values(problem_id=problem_id)
+                )
+        occurrences = (
+            link.count if link.count is not None else len(linked | {i for i in ids if i is not None})
+        )
+        numbers = {"title": link.title, "expected": link.expected, "lift": link.lift, "p_value": link.p_value}
         conn.execute(
             update(Problem)
             .where(col(Problem.id) == problem_id)
-            .values(occurrences=len(linked | {i for i in ids if i is not None}), last_seen=at, updated_at=at)
+            .values(
+                occurrences=occurrences,
+                last_seen=at,
+                updated_at=at,
+                **(numbers if link.kind == "cooccurrence" else {}),
+            )
         )
         return problem_id
 

@@ -105,11 +105,34 @@ def _v5_safety_envelope(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX IF NOT EXISTS ix_changes_origin_id ON changes (origin_id)"))
 
 
+def _v6_cooccurrence(conn: Connection) -> None:
+    """Problem candidates of signatures co-occurring across services: the services and signatures a
+    candidate spans (a recurrence's own one, for those already stored) and the numbers beyond chance."""
+    for column in (
+        "services JSON NOT NULL DEFAULT '[]'",
+        "signatures JSON NOT NULL DEFAULT '[]'",
+        "expected FLOAT",
+        "lift FLOAT",
+        "p_value FLOAT",
+    ):
+        conn.execute(text(f"ALTER TABLE problems ADD COLUMN {column}"))
+    problems = SQLModel.metadata.tables["problems"]
+    rows = conn.execute(select(problems.c.id, problems.c.service, problems.c.signature)).all()
+    if rows:
+        conn.execute(
+            update(problems)
+            .where(problems.c.id == bindparam("row"))
+            .values(services=bindparam("svcs"), signatures=bindparam("sigs")),
+            [{"row": r.id, "svcs": [r.service], "sigs": [r.signature]} for r in rows],
+        )
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v2_signal_evidence,
     _v3_store_of_truth,
     _v4_signal_identity,
     _v5_safety_envelope,
+    _v6_cooccurrence,
 ]
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 

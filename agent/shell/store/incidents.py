@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from agent.core.domain import IncidentStatus
 from agent.core.incidents import IncidentState, SignalState
+from agent.core.problems import Opening
 from agent.core.records import IncidentBase, SignalBase
 from agent.errors import NotFound
 from agent.shell.store.search import contains
@@ -124,13 +125,13 @@ class IncidentRepo:
                     )
             return list(states.values())
 
-    def openings(self, since: datetime) -> builtins.list[tuple[str, datetime, int]]:
-        """(signature, opened_at, id) of the incidents opened since `since`, for recurrence."""
+    def openings(self, since: datetime) -> builtins.list[Opening]:
+        """The incidents opened since `since`, for problem candidates (recurrence, co-occurrence)."""
         with Session(self.engine) as s:
-            q = select(Incident.signature, Incident.opened_at, Incident.id).where(
+            q = select(Incident.signature, Incident.service, Incident.opened_at, Incident.id).where(
                 col(Incident.opened_at) >= since
             )
-            return [(sig, at, int(i)) for sig, at, i in s.exec(q).all() if i is not None]
+            return [Opening(sig, svc, at, int(i)) for sig, svc, at, i in s.exec(q).all() if i is not None]
 
 
 def _state(row: Incident) -> IncidentState:

@@ -1,4 +1,4 @@
-// Problem candidates (recurring patterns) and the incidents each links.
+// Problem candidates (recurring and co-occurring patterns) and the incidents each links.
 
 import { api } from "./api.js";
 import { el, incidentLink, statusBadge, table, when } from "./dom.js";
@@ -10,11 +10,12 @@ export async function showProblems() {
     problems.length === 0
       ? el("p", {}, "No recurring patterns yet.")
       : table(
-          ["problem", "status", "service", "title", "occurrences", "first seen", "last seen"],
+          ["problem", "kind", "status", "services", "title", "occurrences", "first seen", "last seen"],
           problems.map((p) => [
             el("a", { href: `#/problems/${Number(p.id)}` }, `#${p.id}`),
+            p.kind,
             p.status,
-            p.service,
+            p.services.length ? p.services.join(", ") : p.service,
             p.title,
             p.occurrences,
             when(p.first_seen),
@@ -30,6 +31,14 @@ export async function showProblem(id) {
     el("p", {}, el("a", { href: "#/problems" }, "← problems")),
     el("h2", {}, `Problem #${p.id}: ${p.title}`),
     el("p", {}, `${p.status}, ${p.kind}, signature ${p.signature}, ${p.occurrences} occurrences`),
+    p.kind === "cooccurrence"
+      ? el(
+          "p",
+          {},
+          `${p.expected.toPrecision(3)} expected by chance, lift ${p.lift.toFixed(1)}, ` +
+            `p-value ${p.p_value.toExponential(2)}`,
+        )
+      : null,
     p.root_cause ? el("p", {}, `root cause: ${p.root_cause}`) : null,
     p.workaround ? el("p", {}, `workaround: ${p.workaround}`) : null,
     el("h3", {}, "Incidents"),

@@ -233,6 +233,33 @@ def test_the_same_events_make_the_same_decisions(tmp_path: Path) -> None:
     assert texts[0] == texts[1] and len(texts[0]) >= 5
 
 
+def test_incidents_co_occurring_across_services_day_after_day_raise_one_candidate(rig: Rig) -> None:
+    """Each day demo-web's latency alert is followed within minutes by one on the monitoring stack: on
+    the third day the pair is a co-occurrence candidate (counting the days before a takeover, from
+    the store), and the fourth updates it rather than adding another. The incidents keep no problem
+    of their own (none recurred)."""
+    for day in range(4):
+        if day == 2:  # a new leader: what it knows of the first two days comes from the store
+            a = rig.config.agent
+            now = rig.clock.now()
+            rig.core.resync(
+                rig.store.working_set(now, a.correlation.reopen_window, rig.core.horizon, a.problems.lookback)
+            )
+        rig.apply(rig.alert(after=timedelta(days=1) if day else timedelta(0)))
+        rig.apply(rig.alert("PrometheusSlow", job="prometheus", after=timedelta(minutes=3)))
+        rig.apply(rig.alert(status="resolved", after=timedelta(minutes=5)))
+        rig.apply(rig.alert("PrometheusSlow", status="resolved", job="prometheus"))
+        rig.apply(Tick(), after=timedelta(minutes=20))
+        assert [p.occurrences for p in rig.store.problems.list()] == ([day + 1] if day >= 2 else [])
+    [pair] = rig.store.problems.list()
+    assert (pair.kind, pair.services) == ("cooccurrence", ["demo-web", "monitoring"])
+    assert pair.signatures == ["demo-web:DemoHighLatency", "monitoring:PrometheusSlow"]
+    assert pair.p_value is not None and pair.p_value < 1e-4 and pair.lift is not None and pair.lift > 50
+    assert [i.id for i in rig.store.problems.incidents(pair.id)] == list(range(1, 9))
+    assert all(i.problem_id is None for i in rig.store.incidents.list())
+    assert "problem" in rig.kinds(8) and "problem" not in rig.kinds(7)
+
+
 # ---------------------------------------------------------------- notifications
 
 EVERY_EVENT = {

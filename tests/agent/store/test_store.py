@@ -37,6 +37,8 @@ from tests.support.records import (
     T0,
     add_change,
     change_row,
+    commit_link,
+    cooccurrence_link,
     incident_state,
     link_problem,
     save_incidents,
@@ -180,7 +182,7 @@ def test_a_version_2_store_is_upgraded_in_place(store_url: str) -> None:
 
     store = Store.open(store_url)
     try:
-        assert schema_versions(store_url) == [2, 3, 4, 5]
+        assert schema_versions(store_url) == [2, 3, 4, 5, 6]
         (sig,) = store.incidents.signals(1)  # its identity is recomputed in the unambiguous encoding
         assert sig.fingerprint == fingerprint("HighLatency", {"instance": "a\x00b", "job": "web"})
         assert store.incidents.get(1).signals_dropped == 0
@@ -428,6 +430,60 @@ def test_one_problem_per_signature(store: Store) -> None:
         s.commit()
 
 
+def test_a_cooccurrence_candidate_is_written_once_and_kept_up_to_date(store: Store) -> None:
+    """Raised again, the candidate's numbers move and its new incidents are linked; the incidents keep
+    their own (recurrence) problem."""
+    save_incidents(store, *(incident_state(i, at=T0 + i * MINUTE) for i in (1, 2, 3, 4, 5, 6)))
+    recurring = link_problem(store, "demo-web:latency", "recurring", [2, 4])
+    first = commit_link(store, cooccurrence_link((1, 2, 3, 4), 2, 1e-3))
+    assert commit_link(store, cooccurrence_link((1, 2, 3, 4, 5, 6), 3, 1e-5, T0 + MINUTE)) == first
+    problem = store.problems.get(first)
+    assert (problem.kind, problem.services, problem.signatures) == (
+        "cooccurrence",
+        ["db", "demo-web"],
+        ["db:Down", "demo-web:demo_latency_p99"],
+    )
+    assert (problem.occurrences, problem.expected, problem.lift, problem.p_value) == (3, 0.5, 6.0, 1e-5)
+    assert (problem.first_seen, problem.last_seen) == (T0, T0 + MINUTE)
+    assert problem.title.endswith("(3x)")
+    assert [i.id for i in store.problems.incidents(first)] == [1, 2, 3, 4, 5, 6]
+    assert [store.incidents.get(i).problem_id for i in (1, 2, 4)] == [None, recurring, recurring]
+    assert [p.kind for p in store.problems.list()] == ["cooccurrence", "recurrence"]
+    plain = store.problems.get(recurring)
+    assert (plain.services, plain.signatures, plain.p_value) == (["demo-web"], ["demo-web:latency"], None)
+
+
+def test_a_version_5_problem_table_gains_the_cooccurrence_columns(store_url: str) -> None:
+    """Migration 6 on a store with a recurrence candidate: its services and signatures are its own."""
+    engine = make_engine(store_url)
+    create_v2_store(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO problems (signature, kind, service, title, status, occurrences, first_seen,"
+                " last_seen, created_at, updated_at, root_cause, workaround) VALUES ('demo-web:latency',"
+                " 'recurrence', 'demo-web', 'old', 'candidate', 4, :t, :t, :t, :t, '', '')"
+            ),
+            {"t": T0},
+        )
+    engine.dispose()
+    store = Store.open(store_url)
+    try:
+        assert schema_versions(store_url)[-2:] == [5, 6]
+        (old,) = store.problems.list()
+        assert (old.services, old.signatures, old.occurrences, old.lift) == (
+            ["demo-web"],
+            ["demo-web:latency"],
+            4,
+            None,
+        )
+        save_incidents(store, incident_state(1), incident_state(2, at=T0 + MINUTE))
+        commit_link(store, cooccurrence_link((1, 2), 3, 1e-4, T0 + MINUTE))
+        assert sorted(p.kind for p in store.problems.list()) == ["cooccurrence", "recurrence"]
+    finally:
+        store.close()
+
+
 def test_working_set_holds_active_and_recently_resolved_incidents(store: Store) -> None:
     error_signal = signal_state(
         "fp-errors",
@@ -473,7 +529,7 @@ def test_working_set_holds_active_and_recently_resolved_incidents(store: Store) 
     )
     # guards need the open change of an active incident, and the recent one of an old incident
     assert sorted((c.incident_id, c.status) for c in ws.changes) == [(1, "awaiting_approval"), (5, "failed")]
-    assert sorted(i for _, _, i in ws.openings) == [1, 2, 3, 4, 6]
+    assert sorted(o.id for o in ws.openings) == [1, 2, 3, 4, 6]
 
 
 def test_get_list_signals_and_timeline(store: Store) -> None:
