@@ -66,6 +66,12 @@ class IncidentRepo:
             q = select(Incident).where(col(Incident.opened_at) >= since, col(Incident.opened_at) <= until)
             return list(s.exec(q.order_by(col(Incident.opened_at), col(Incident.id))).all())
 
+    def of_known_error(self, known_error_id: int, limit: int = 1000) -> builtins.list[Incident]:
+        """The incidents linked to a known error when they opened, newest first."""
+        with Session(self.engine) as s:
+            q = select(Incident).where(col(Incident.known_error_id) == known_error_id)
+            return list(s.exec(q.order_by(col(Incident.opened_at).desc()).limit(limit)).all())
+
     def signals(self, incident_id: int) -> builtins.list[SignalRecord]:
         with Session(self.engine) as s:
             q = (
