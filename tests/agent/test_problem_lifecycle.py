@@ -164,6 +164,10 @@ def test_the_lifecycle_over_http(client: tuple[TestClient, Store, list[int]]) ->
     assert (listed["id"], listed["problem_id"], listed["created_by"]) == (kid, pid, "api:oncall")
     detail = call(c, "GET", f"/api/v1/known-errors/{kid}").json()
     assert detail["workaround_runbook"] == "recycle_workers" and detail["incidents"] == []
+    save_incidents(store, incident_state(3, known_error_id=kid))  # as the core links a new incident
+    incident = call(c, "GET", "/api/v1/incidents/3").json()
+    assert (incident["known_error_id"], incident["known_error"]["workaround"]) == (kid, "recycle workers")
+    assert [i["id"] for i in call(c, "GET", f"/api/v1/known-errors/{kid}").json()["incidents"]] == [3]
     assert [(a, t) for _, a, t in audit(store)] == [
         ("problem.promote", f"problem:{pid}"),
         ("known_error.create", f"known_error:{kid}"),
