@@ -26,7 +26,11 @@ def test_repeats_before_and_after_a_known_error_and_the_incidents_it_caught() ->
     # four incidents of the signature in the week before it was recorded, one in the ten days after;
     # another signature's incidents do not count
     openings = [("web:slow", recorded - d * DAY) for d in (1, 2, 3, 6)]
-    openings += [("web:slow", recorded + 4 * DAY), ("db:down", recorded + DAY), ("web:slow", recorded - 8 * DAY)]
+    openings += [
+        ("web:slow", recorded + 4 * DAY),
+        ("db:down", recorded + DAY),
+        ("web:slow", recorded - 8 * DAY),
+    ]
     period = [
         incident(1, "web:slow", timedelta(0), -6 * DAY, known_error_id=3),
         incident(2, "db:down", timedelta(0), -5 * DAY),
@@ -82,5 +86,9 @@ def test_report_shows_problem_kpis(tmp_path: Any, as_json: bool) -> None:
     assert (p["candidates"], p["open_problems"], p["known_errors"]) == (0, 0, 1)
     assert p["linked_incidents"] == {"part": 1, "whole": 4, "rate": 0.25}
     [effect] = p["known_error_effects"]
-    assert (effect["known_error_id"], effect["before"]["incidents"], effect["after"]["incidents"]) == (kid, 3, 1)
+    assert (effect["known_error_id"], effect["before"]["incidents"], effect["after"]["incidents"]) == (
+        kid,
+        3,
+        1,
+    )
     assert effect["after"]["weeks"] == pytest.approx(1 / 7, abs=0.01)
