@@ -31,12 +31,13 @@ class PromoteRequest(BaseModel):
 
 
 class UpdateRequest(BaseModel):
-    """What is known of a problem; fields left out stay as they are. A workaround makes it a known error."""
+    """What is known of a problem; fields left out stay as they are. A workaround makes it a known error
+    (it can be changed, not removed); an empty `workaround_runbook` removes the runbook."""
 
     model_config = ConfigDict(extra="forbid")
 
     root_cause: str | None = Field(default=None, max_length=20_000, pattern=r"^[^\x00]*$")
-    workaround: str | None = Field(default=None, max_length=20_000, pattern=r"^[^\x00]*$")
+    workaround: str | None = Field(default=None, min_length=1, max_length=20_000, pattern=r"^[^\x00]*$")
     workaround_runbook: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")
 
     @model_validator(mode="after")
