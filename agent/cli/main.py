@@ -15,6 +15,7 @@ from agent.cli import closing  # noqa: F401  (registers `aiops incidents close`)
 from agent.cli.audit import audit
 from agent.cli.common import DEFAULT_CONFIG, ConfigOpt, fail, load, setup_logging
 from agent.cli.envelope import automation, silences
+from agent.cli.known_errors import known_errors
 from agent.cli.logs import logs
 from agent.cli.rca import rca
 from agent.cli.records import changes, incidents, problems
@@ -34,6 +35,7 @@ app = typer.Typer(
 app.add_typer(incidents, name="incidents")
 app.add_typer(changes, name="changes")
 app.add_typer(problems, name="problems")
+app.add_typer(known_errors, name="known-errors")
 app.add_typer(logs, name="logs")
 app.add_typer(silences, name="silences")
 app.add_typer(automation, name="automation")

@@ -18,7 +18,8 @@ from agent.shell import controls, views
 incidents = typer.Typer(help="Incidents the agent opened, newest first.", no_args_is_help=True)
 changes = typer.Typer(help="Remediation changes and their approval.", no_args_is_help=True)
 problems = typer.Typer(
-    help="Problem candidates: recurring and co-occurring incident patterns.", no_args_is_help=True
+    help="Problem candidates (recurring and co-occurring incident patterns) and the problems people take on.",
+    no_args_is_help=True,
 )
 
 
@@ -117,6 +118,12 @@ def _render_incident(d: dict[str, Any]) -> str:
         out.append(f"  resolution: {d['resolution']}")
     if d["problem_id"]:
         out.append(f"  problem candidate #{d['problem_id']}")
+    known = d.get("known_error")
+    if known:
+        out.append(f"  known error #{known['id']}: {known['title']}")
+        out.append(f"    workaround: {known['workaround']}")
+        if known["workaround_runbook"]:
+            out.append(f"    workaround runbook: {known['workaround_runbook']}")
     out += ["", "Signals:"]
     out.append(
         table(
@@ -372,6 +379,15 @@ def problems_show(
         typer.echo(
             f"  services {', '.join(doc['services'])}: {doc['expected']:.3g} co-occurrences expected by "
             f"chance, lift {doc['lift']:.1f}, p-value {doc['p_value']:.2e}"
+        )
+    if doc["owner"]:
+        typer.echo(f"  owner {doc['owner']}")
+    for label, key in (("root cause", "root_cause"), ("workaround", "workaround")):
+        if doc[key]:
+            typer.echo(f"  {label}: {doc[key]}")
+    if doc["known_error_id"] is not None:
+        typer.echo(
+            f"  known error #{doc['known_error_id']} (aiops known-errors show {doc['known_error_id']})"
         )
     typer.echo("")
     typer.echo(

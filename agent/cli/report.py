@@ -10,7 +10,9 @@ import typer
 from agent.cli.common import DEFAULT_CONFIG, ConfigOpt, JsonOpt, StoreOpt, open_store, since_option
 from agent.cli.output import emit_json, table, when
 from agent.core.kpis import Rate, Report, compute
+from agent.core.problem_kpis import ProblemReport, Recorded, compute_problems
 from agent.durations import format_duration
+from agent.shell.store import Store
 
 SinceOpt = Annotated[
     str,
@@ -24,18 +26,53 @@ def report(
     config: ConfigOpt = DEFAULT_CONFIG,
     store: StoreOpt = None,
 ) -> None:
-    """KPIs: MTTD, MTTA, MTTR, auto-remediation rate and success, change success, SLA compliance, repeats."""
+    """KPIs: MTTD, MTTA, MTTR, auto-remediation rate and success, change success, SLA compliance, repeats,
+    and problem management (open problems, known errors, incidents they caught, repeats before and after)."""
     span = since_option(since)
     until = datetime.now(UTC)
     db = open_store(config, store)
     start = until - span
-    kpis = compute(
-        db.incidents.opened_between(start, until), db.changes.created_between(start, until), start, until
-    )
+    opened = db.incidents.opened_between(start, until)
+    kpis = compute(opened, db.changes.created_between(start, until), start, until)
+    problems = _problems(db, opened, span, until)
     if json:
-        emit_json(kpis.to_json())
+        emit_json({**kpis.to_json(), "problems": problems.to_json()})
         return
-    typer.echo(_render(kpis, since))
+    typer.echo(_render(kpis, since) + "\n\n" + _render_problems(problems))
+
+
+def _problems(db: Store, opened: list[Any], span: timedelta, until: datetime) -> ProblemReport:
+    known = [
+        Recorded(k.id or 0, k.title, tuple(k.signatures or ()) or (k.signature,), k.created_at)
+        for k in db.known_errors.list(limit=100_000)
+    ]
+    oldest = min((k.created_at for k in known), default=until)
+    openings = db.incidents.openings_of({s for k in known for s in k.signatures}, oldest - span)
+    return compute_problems(db.problems.count_by_status(), known, opened, openings, span, until)
+
+
+def _render_problems(p: ProblemReport) -> str:
+    rows: list[list[Any]] = [
+        ["problem candidates", p.candidates, "recurring patterns nobody took on yet"],
+        ["open problems", p.open_problems, "promoted, no workaround yet"],
+        ["known errors", p.known_errors, "root cause and workaround recorded"],
+        ["linked incidents", _rate(p.linked_incidents), "incidents that matched a known error on opening"],
+        [
+            "repeats before",
+            _per_week(p.before.per_week),
+            "incidents of known errors' signatures before recording",
+        ],
+        ["repeats after", _per_week(p.after.per_week), "the same, since they were recorded"],
+    ]
+    out = ["Problem management:", "", table(["kpi", "value", "what"], rows)]
+    for e in p.effects:
+        before, after = _per_week(e.before.per_week), _per_week(e.after.per_week)
+        out.append(f"  known error #{e.known_error_id} ({e.title}): {before} before, {after} after")
+    return "\n".join(out)
+
+
+def _per_week(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}/week"
 
 
 def _render(k: Report, since: str) -> str:

@@ -10,6 +10,7 @@ import detectors
 from agent.config import yamlsrc
 from agent.config.bundle import Config
 from agent.core.detection import joint_enabled, joint_name
+from agent.core.known_errors import WORKAROUND_RUNBOOK
 from agent.core.params import ParamError, coerce, placeholders
 from agent.errors import ConfigIssue
 from integrations.actions import ACTIONS
@@ -197,11 +198,17 @@ def _check_rules(config: Config, src: yamlsrc.Source) -> list[ConfigIssue]:
                         "under alertmanager.alertnames in agent.yaml)",
                     )
                 )
+        if rule.runbook == WORKAROUND_RUNBOOK:
+            continue  # the runbook is the known error's, checked against the catalog when recorded
         rb = config.catalog.runbooks.get(rule.runbook)
         if rb is None:
             known = ", ".join(sorted(config.catalog.runbooks)) or "none"
             out.append(
-                src.issue((*at, "runbook"), f"unknown runbook {rule.runbook!r} (catalog has: {known})")
+                src.issue(
+                    (*at, "runbook"),
+                    f"unknown runbook {rule.runbook!r} (catalog has: {known}; or {WORKAROUND_RUNBOOK}, "
+                    "the workaround runbook of the incident's known error)",
+                )
             )
             continue
         for pname, value in rule.params.items():

@@ -37,6 +37,7 @@ from agent.core.events import (
 from agent.core.flapping import FlapDetector
 from agent.core.holds import NEVER, Holds
 from agent.core.incidents import Entry, IncidentState, SignalState
+from agent.core.known_errors import WORKAROUND_RUNBOOK, KnownError, KnownErrors
 from agent.core.ledger import FAILED, ChangeLedger, Tracked
 from agent.core.logs import LogStream
 from agent.core.notifications import event_of, incident_payload
@@ -65,6 +66,7 @@ class WorkingSet:
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     silences: list[Silence] = field(default_factory=list)
     switches: list[Switch] = field(default_factory=list)
+    known_errors: list[KnownError] = field(default_factory=list)
 
 
 class Core:
@@ -111,6 +113,7 @@ class Core:
         self.ledger = ChangeLedger(self.horizon)
         self.recurrence = Recurrence(a.problems)
         self.cooccurrence = Cooccurrence(a.problems)
+        self.known = KnownErrors(ws.known_errors)
         self.triggers = Triggers(self.rules)
         self._skips: dict[tuple[int, str], str] = {}  # (incident ref, rule) -> kind of the last skip noted
         self._considered: dict[
@@ -385,6 +388,8 @@ class Core:
         for stream in self.logs.values():
             for clear in stream.tick(now):
                 self.correlator.clear(clear)
+        if e.known_errors is not None:
+            self.known.update(e.known_errors)
         self.correlator.tick(now)
         for inc in self.correlator.active():
             if inc.flapping:
@@ -415,6 +420,9 @@ class Core:
             self._flap(inc, now, out)
             self._inhibition(inc)
         for inc in out.opened:
+            known = self.known.link(inc, now)
+            if known is not None:
+                out.entry(known)
             link = self.recurrence.opened(inc, now)
             if link is not None:
                 out.problems.append(link)
@@ -440,7 +448,8 @@ class Core:
         for entry in out.timeline:
             event = event_of(entry)
             if event is not None and isinstance(entry.incident, IncidentState) and not _muted(entry.incident):
-                out.notifications.append(Notification(event, _incident_payload(entry.incident, entry)))
+                payload = _incident_payload(entry.incident, entry, self.known)
+                out.notifications.append(Notification(event, payload))
 
     def _withdraw(self, inc: IncidentState, now: datetime, out: Decisions) -> None:
         t = self.ledger.open_change(inc.ref)
@@ -493,13 +502,17 @@ class Core:
                     retry = min(retry, last + rule.guards.cooldown)
                 self._note_skip(inc, rule.name, blocked, now, out)
                 continue
-            held, until = self.holds.reason(inc, rule, rule.runbook, now)
+            runbook, missing = self._runbook(rule.runbook, inc)
+            if missing:
+                self._note_skip(inc, rule.name, missing, now, out)
+                continue
+            held, until = self.holds.reason(inc, rule, runbook, now)
             if held:
                 retry = min(retry, until)
                 self._note_held(inc, rule.name, held, now, out)
                 continue
             try:
-                plan = self.rules.plan(rule, inc, trigger)
+                plan = self.rules.plan(rule, inc, trigger, runbook)
             except ParamError as e:
                 self._note_skip(inc, rule.name, f"parameters refused: {e}", now, out)
                 continue
@@ -507,6 +520,23 @@ class Core:
             self._create_change(inc, plan, attempts + 1, now, out)
             return
         self._considered[inc.ref] = (state, retry)
+
+    def _runbook(self, name: str, inc: IncidentState) -> tuple[str, str]:
+        """The catalog runbook a rule naming runbook `name` runs on `inc`, or why there is none: the
+        rule's own, or for `known_error_workaround` the workaround runbook of the incident's known error."""
+        if name != WORKAROUND_RUNBOOK:
+            return name, ""
+        known = self.known.get(inc.known_error_id)
+        if known is None:
+            return "", "no workaround runbook: the incident matches no known error"
+        if not known.workaround_runbook:
+            return "", f"no workaround runbook: known error #{known.id} has no workaround runbook"
+        if known.workaround_runbook not in self.config.catalog.runbooks:
+            return "", (
+                f"no workaround runbook: known error #{known.id} names runbook {known.workaround_runbook!r}, "
+                "which the catalog does not have"
+            )
+        return known.workaround_runbook, ""
 
     def _unmuted_trigger(self, index: int, inc: IncidentState) -> SignalState | None:
         """The newest signal of `inc` that rule `index` matches and that is not muted (the newest one is)."""
@@ -695,5 +725,5 @@ def _muted(inc: IncidentState) -> bool:
     return bool(inc.signals) and all(s.muted for s in inc.signals.values())
 
 
-def _incident_payload(inc: IncidentState, entry: Entry) -> Callable[[], dict[str, Any]]:
-    return lambda: incident_payload(inc, entry.at, entry.text())
+def _incident_payload(inc: IncidentState, entry: Entry, known: KnownErrors) -> Callable[[], dict[str, Any]]:
+    return lambda: incident_payload(inc, entry.at, entry.text(), known.get(inc.known_error_id))

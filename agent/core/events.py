@@ -13,6 +13,7 @@ from typing import Any
 
 from agent.core.domain import ChangeKind, ChangeStatus, Priority
 from agent.core.envelope import Silence, Switch
+from agent.core.known_errors import KnownError
 from agent.core.records import ChangeBase, ReviewBase
 from integrations.alertmanager import ExternalAlert
 from integrations.logs.records import LogRecord
@@ -118,11 +119,12 @@ class CloseIncident:
 @dataclass(frozen=True)
 class Tick:
     """Time passed: quiet periods, SLA timers, log buckets and idle series are judged on ticks. The
-    leader's ticks also carry the store's current silences and kill-switch log (None: unchanged), so
-    what a person sets with the CLI or API takes effect within one housekeeping interval."""
+    leader's ticks also carry the store's current silences, kill-switch log and known errors (None:
+    unchanged), so what a person sets with the CLI or API takes effect within one housekeeping interval."""
 
     silences: tuple[Silence, ...] | None = None
     switches: tuple[Switch, ...] | None = None
+    known_errors: tuple[KnownError, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Any
 
 from agent.core.domain import Actor, Severity
 from agent.core.incidents import Entry, IncidentState, SignalState
+from agent.core.known_errors import KnownError
 
 EVENTS = {
     "opened": "incident_opened",
@@ -40,8 +41,11 @@ def event_of(entry: Entry) -> str | None:
     return EVENTS.get(entry.kind)
 
 
-def incident_payload(inc: IncidentState, at: datetime, reason: str) -> dict[str, Any]:
-    """The incident as sinks see it, at `at`, with the reason of the event that notifies."""
+def incident_payload(
+    inc: IncidentState, at: datetime, reason: str, known: KnownError | None = None
+) -> dict[str, Any]:
+    """The incident as sinks see it, at `at`, with the reason of the event that notifies, and the
+    workaround of the known error it matched (`known`, the one its `known_error_id` names)."""
     return {
         "incident_id": inc.id,
         "signature": inc.signature,
@@ -57,6 +61,16 @@ def incident_payload(inc: IncidentState, at: datetime, reason: str) -> dict[str,
         "acknowledged_at": _iso(inc.acknowledged_at),
         "resolved_at": _iso(inc.resolved_at),
         "signals": [_signal_payload(s) for s in inc.signals.values()],
+        "known_error": _known_error_payload(known) if known is not None else None,
+    }
+
+
+def _known_error_payload(known: KnownError) -> dict[str, Any]:
+    return {
+        "id": known.id,
+        "title": known.title,
+        "workaround": known.workaround,
+        "workaround_runbook": known.workaround_runbook or None,
     }
 
 

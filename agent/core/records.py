@@ -63,6 +63,7 @@ class IncidentBase(SQLModel):
     resolve_warned: bool = False
     closed_at: datetime | None = when(nullable=True)
     closed_by: str = ""
+    known_error_id: int | None = Field(default=None, index=True)  # the known error it matched on opening
 
 
 class SignalBase(SQLModel):
@@ -164,8 +165,10 @@ class RunEventBase(SQLModel):
 
 class ProblemBase(SQLModel):
     """A problem candidate (a recurring signature, or signatures co-occurring across services) or a
-    problem a person took on. `occurrences` counts the incidents of a recurrence, the co-occurrences
-    of a co-occurrence; `expected`, `lift` and `p_value` (co-occurrence only) say how far beyond chance."""
+    problem a person took on: `candidate`, then `problem` once promoted (owner, title), then
+    `known_error` once a workaround is recorded. `occurrences` counts the incidents of a recurrence, the
+    co-occurrences of a co-occurrence; `expected`, `lift` and `p_value` (co-occurrence only) say how far
+    beyond chance."""
 
     signature: str = Field(index=True, unique=True)
     kind: str = "recurrence"  # or "cooccurrence"
@@ -185,15 +188,22 @@ class ProblemBase(SQLModel):
     root_cause: str = text()
     workaround: str = text()
     known_error_id: int | None = None
+    owner: str = ""  # who took the problem on (set on promotion)
 
 
 class KnownErrorBase(SQLModel):
+    """A problem whose root cause and workaround are known: new incidents of its signatures are linked
+    to it when they open, show its workaround, and rules may run its `workaround_runbook`."""
+
     signature: str = Field(index=True)
     title: str
     root_cause: str = text()
     workaround: str = text()
     workaround_runbook: str = ""
     created_at: datetime = when()
+    problem_id: int | None = None  # the problem it was recorded for (at most one known error each)
+    signatures: list[str] = Field(default_factory=list, sa_type=JSON)  # every signature it matches
+    created_by: str = ""
 
 
 class ReviewBase(SQLModel):

@@ -64,9 +64,12 @@ class RuleEngine:
         """Of the rules some signal of `inc` meets, those whose priority condition holds now, in file order."""
         return [i for i in sorted(candidates) if inc.priority.at_least(self.rules[i].match.min_priority)]
 
-    def plan(self, rule: Rule, inc: IncidentState, trigger: SignalState) -> Plan:
-        """Fill and type-check the runbook's parameters; raises ParamError when they do not fit."""
-        runbook = self.catalog.runbooks[rule.runbook]
+    def plan(self, rule: Rule, inc: IncidentState, trigger: SignalState, runbook_name: str = "") -> Plan:
+        """Fill and type-check the runbook's parameters; raises ParamError when they do not fit.
+        `runbook_name` is the catalog runbook to run when the rule's is `known_error_workaround` (the
+        rule's parameters go to it where it takes them)."""
+        runbook_name = runbook_name or rule.runbook
+        runbook = self.catalog.runbooks[runbook_name]
         context = {
             "service": inc.service,
             "signal": trigger.name,
@@ -86,13 +89,13 @@ class RuleEngine:
                 raise ParamError(f"parameter {name!r} has no value")
         verify = rule.verify or runbook.verify
         if verify is None:
-            raise ParamError(f"rule {rule.name!r} has no verification")
+            raise ParamError(f"rule {rule.name!r} has no verification (nor has runbook {runbook_name!r})")
         kind = runbook.change_type
         if rule.guards.approval == "required":
             kind = ChangeType.NORMAL  # a person decides first, even for an emergency runbook
         return Plan(
             rule=rule,
-            runbook_name=rule.runbook,
+            runbook_name=runbook_name,
             runbook=runbook,
             params=params,
             verify=verify,

@@ -1,4 +1,5 @@
-"""The HTTP API (FastAPI): health, the agent's metrics, incidents, changes and problems, and the review UI.
+"""The HTTP API (FastAPI): health, the agent's metrics, incidents, changes, problems and known errors, and
+the review UI.
 
 Reads are open unless `api.read_requires_token` is set; writes need a bearer token whose role allows them,
 checked before their body is read (see agent/shell/bodies.py). No input should get a 5xx: ids are bounded
@@ -27,6 +28,7 @@ from agent.errors import InvalidTransition, NotFound
 from agent.shell import controls, views
 from agent.shell.bodies import Id, read_json, validate
 from agent.shell.envelope_api import add_envelope_routes
+from agent.shell.problem_api import add_problem_routes
 from agent.shell.series import SeriesReader
 from agent.shell.store import Store
 from integrations.alertmanager import Limits, WebhookPayload
@@ -300,12 +302,6 @@ def create_app(
             raise HTTPException(422, "since needs a time zone, e.g. 2026-12-01T00:00:00Z")
         return [views.audit_view(e) for e in store.audit.list(limit, since, actor, action)]
 
-    @app.get("/api/v1/problems")
-    def list_problems(_: Read, status: str | None = None) -> list[dict[str, Any]]:
-        return [views.problem_view(p) for p in store.problems.list(status=status)]
-
-    @app.get("/api/v1/problems/{problem_id}")
-    def get_problem(problem_id: Id, _: Read) -> dict[str, Any]:
-        return views.problem_detail(store, problem_id)
+    add_problem_routes(app, store, clock, require, reader, runbooks)
 
     return app

@@ -79,6 +79,7 @@ class Leader:
             self.clock,
             self.metrics,
             incidents=self.store.incidents.working_set,
+            known_errors=self.store.known_errors.current,
         )
         reader = Reader(app.health, self.metrics, self.clock)
         try:
@@ -162,10 +163,14 @@ class Leader:
 
     def housekeeping(self) -> None:
         """Time-driven work: the core's tick (quiet periods, SLA, log buckets, idle series), the inbox
-        (input any replica or the CLI put there), the silences and kill switch people set, and the
-        incident gauges."""
+        (input any replica or the CLI put there), the silences, kill switch and known errors people
+        set, and the incident gauges."""
         now = self.clock.now()
-        tick = Tick(tuple(self.store.silences.current(now)), tuple(self.store.switches.current()))
+        tick = Tick(
+            tuple(self.store.silences.current(now)),
+            tuple(self.store.switches.current()),
+            tuple(self.store.known_errors.current()),
+        )
         self.runtime.submit(tick).result()
         ends = self.config.agent.incidents
         if ends.auto_close is not None:

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from agent.clock import Clock
 from agent.config.models import NotificationSink
 from agent.core.incidents import IncidentState
+from agent.core.known_errors import KnownError, KnownErrors
 from agent.core.notifications import EVENTS, FOLLOW_UPS, incident_payload
 from agent.shell.metrics import AgentMetrics
 from agent.shell.store.fence import Fence, Fenced
@@ -73,6 +74,7 @@ class Notifier:
         metrics: AgentMetrics | None = None,
         interval: float = 1.0,
         incidents: Incidents | None = None,
+        known_errors: Callable[[], Sequence[KnownError]] = tuple,
     ):
         self.sinks = dict(sinks)
         self.outbox = outbox
@@ -81,6 +83,7 @@ class Notifier:
         self.metrics = metrics
         self.interval = interval
         self.incidents = incidents
+        self.known_errors = known_errors  # for the workaround in re-sent documents
         # sinks that mirror incidents' state, re-sent from the store (when the store is given)
         mirrors = {n: s for n, s in self.sinks.items() if isinstance(s, Refreshing)}
         self.mirrors = mirrors if incidents is not None else {}
@@ -178,7 +181,12 @@ class Notifier:
             ]
             since = min((inc.opened_at for inc in recent), default=now)
             told = self.outbox.told(name, OPENINGS, since) if recent else set()
-            docs = [incident_payload(inc, now, "") for inc in recent if inc.id in told]
+            known = KnownErrors(self.known_errors()) if recent else KnownErrors()
+            docs = [
+                incident_payload(inc, now, "", known.get(inc.known_error_id))
+                for inc in recent
+                if inc.id in told
+            ]
             try:
                 sink.refresh(docs)
             except Exception as e:  # the next interval tries again; failures count as errors

@@ -15,6 +15,7 @@ from agent.core.records import (
     ChangeBase,
     IncidentBase,
     IncidentEventBase,
+    KnownErrorBase,
     ProblemBase,
     RunBase,
     RunEventBase,
@@ -83,6 +84,10 @@ class ProblemPublic(ProblemBase, Public):
     id: int
 
 
+class KnownErrorPublic(KnownErrorBase, Public):
+    id: int
+
+
 def _view(model: type[SQLModel], row: Any) -> dict[str, Any]:
     return model.model_validate(row, from_attributes=True).model_dump(mode="json")
 
@@ -120,6 +125,10 @@ def problem_view(row: Any) -> dict[str, Any]:
     return _view(ProblemPublic, row)
 
 
+def known_error_view(row: Any) -> dict[str, Any]:
+    return _view(KnownErrorPublic, row)
+
+
 def incident_detail(
     store: Store, incident_id: int, dependencies: Collection[tuple[str, str]] = ()
 ) -> dict[str, Any]:
@@ -135,8 +144,10 @@ def incident_detail(
         view = change_view(ch)
         view["runs"] = [run_view(r, store.runs.events(r.id or 0)) for r in store.runs.for_change(ch.number)]
         changes.append(view)
+    known = row.known_error_id
     return {
         **incident_summary(row),
+        "known_error": known_error_view(store.known_errors.get(known)) if known is not None else None,
         "signals": [signal_view(s) for s in signals],
         "root_causes": [c.as_dict() for c in incident_root_causes(spanned, dependencies)],
         "timeline": [event_view(e) for e in store.incidents.timeline(incident_id)],
@@ -164,7 +175,10 @@ def review_view(store: Store, incident_id: int) -> dict[str, Any] | None:
 
 
 def problem_detail(store: Store, problem_id: int) -> dict[str, Any]:
+    row = store.problems.get(problem_id)
+    known = row.known_error_id
     return {
-        **problem_view(store.problems.get(problem_id)),
+        **problem_view(row),
+        "known_error": known_error_view(store.known_errors.get(known)) if known is not None else None,
         "incidents": [incident_summary(i) for i in store.problems.incidents(problem_id)],
     }

@@ -58,6 +58,9 @@ def to_event(doc: Mapping[str, Any], routing_key: str, link: str = "") -> dict[s
             "signals": [s["name"] for s in doc.get("signals", [])[:SIGNALS_SHOWN]],
         },
     }
+    known = doc.get("known_error")
+    if known:  # what the person paged can do at once
+        body["payload"]["custom_details"]["workaround"] = f"known error #{known['id']}: {known['workaround']}"
     body["client"] = "aiops-agent"
     if link:
         body["client_url"] = link

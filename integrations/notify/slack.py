@@ -55,6 +55,14 @@ def to_message(doc: Mapping[str, Any], link: str = "") -> dict[str, Any]:
     ]
     if doc.get("reason"):
         blocks.append(_section(f"*Why*\n{escape(doc['reason'])}"))
+    known = doc.get("known_error")
+    if known:
+        runbook = (
+            f" (runbook `{escape(known['workaround_runbook'])}`)" if known.get("workaround_runbook") else ""
+        )
+        blocks.append(
+            _section(f"*Known error #{known['id']}: workaround*\n{escape(known['workaround'])}{runbook}")
+        )
     signals = list(doc.get("signals") or [])
     if signals:
         lines = [_signal_line(s) for s in signals[:SIGNALS_SHOWN]]

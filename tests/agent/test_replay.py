@@ -17,10 +17,12 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from sqlmodel import Session
 
 from agent.config import load_config
 from agent.core.envelope import Matcher, Switch
 from agent.shell.store import Store
+from agent.shell.store.tables import KnownError
 from demo.processes import prometheus_binary, start_prometheus, wait_until
 from tests.conftest import DemoExporter, require, start_exporter
 from tests.e2e.conftest import HEALTHY, write_config
@@ -92,6 +94,13 @@ def config_dir(tmp_path: Path, rec: Recorded, **kw: Any) -> Path:
 def replay(cfg: Path, rec: Recorded, *extra: str) -> subprocess.CompletedProcess[str]:
     args = [AIOPS, "replay", "-c", str(cfg), "--since", str(rec.since), "--until", str(rec.until), *extra]
     return subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+
+
+def replay_json(cfg: Path, rec: Recorded) -> dict[str, Any]:
+    done = replay(cfg, rec, "--json")
+    assert done.returncode == 0, done.stderr
+    doc: dict[str, Any] = json.loads(done.stdout)
+    return doc
 
 
 def at(text: str) -> float:
@@ -225,9 +234,7 @@ def test_silences_and_pauses_recorded_then_are_applied(recorded: Recorded, tmp_p
         audit_before = len(live.audit.list())
     finally:
         live.close()
-    done = replay(cfg, recorded, "--json")
-    assert done.returncode == 0, done.stderr
-    doc = json.loads(done.stdout)
+    doc = replay_json(cfg, recorded)
     [incident] = doc["incidents"]
     assert incident["changes"] == [], f"the {hold} recorded in the live store holds the plan back"
     if hold == "silence":
@@ -243,3 +250,33 @@ def test_silences_and_pauses_recorded_then_are_applied(recorded: Recorded, tmp_p
         assert len(live.audit.list()) == audit_before and live.incidents.list() == []  # read, never written
     finally:
         live.close()
+
+
+def test_known_errors_recorded_then_link_incidents_and_run_their_workaround(
+    recorded: Recorded, tmp_path: Path
+) -> None:
+    params = {"incident_id": "{incident.id}", "service": "{service}"}
+    cfg = config_dir(tmp_path, recorded, runbook="known_error_workaround", params=params)
+    live = Store.open(load_config(cfg).agent.store.url)
+    before = datetime.fromtimestamp(recorded.since - 60, UTC)
+    signatures = ["demo-web:demo_error_ratio", "demo-web:log_error_burst", "demo-web:log_new_template"]
+    try:
+        with Session(live.engine) as s:
+            s.add(
+                KnownError(
+                    signature=signatures[0],
+                    signatures=signatures,
+                    title="error burst",
+                    workaround="collect diagnostics and recycle",
+                    workaround_runbook="collect_diagnostics",
+                    created_at=before,
+                )
+            )
+            s.commit()
+    finally:
+        live.close()
+    doc = replay_json(cfg, recorded)
+    [incident] = doc["incidents"]
+    [change] = incident["changes"]
+    assert change["runbook"] == "collect_diagnostics"  # the known error's workaround, not the rule's name
+    assert doc["totals"]["known_errors_applied"] == 1

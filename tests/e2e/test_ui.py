@@ -45,6 +45,7 @@ from tests.support.records import (
     add_change,
     approvals_in_inbox,
     incident_state,
+    link_problem,
     save_incidents,
     signal_state,
 )
@@ -605,3 +606,22 @@ def test_an_incident_spanning_services_shows_its_root_cause_candidates(tmp_path:
             assert "[object" not in shown(page)
     finally:
         store.close()
+
+
+def test_an_incident_of_a_known_error_shows_the_workaround(server: Server, page: Any) -> None:
+    store = server.store
+    pid = link_problem(store, "demo-web:demo_latency_p99", "latency recurring", [3])
+    store.known_errors.promote(pid, "carol", "web pool exhaustion", "api:oncall", T0)
+    made = store.known_errors.record(pid, "leaky pool", HOSTILE, "recycle_workers", "api:oncall", T0)
+    with store.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE incidents SET known_error_id = :k WHERE id = 1"), {"k": made.known_error_id}
+        )
+    page.goto(f"{server.url}/ui/#/incidents/1")
+    page.wait_for_selector(f"section.known-error >> text=Known error #{made.known_error_id}")
+    text_shown = shown(page)
+    assert f"workaround: {HOSTILE}" in text_shown and "workaround runbook: recycle_workers" in text_shown
+    assert page.evaluate("window.__pwned") is None
+    page.goto(f"{server.url}/ui/#/problems/{pid}")
+    page.wait_for_selector("text=owner: carol")
+    assert f"known error #{made.known_error_id}; workaround runbook: recycle_workers" in shown(page)

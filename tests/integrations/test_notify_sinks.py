@@ -17,6 +17,7 @@ from agent.clock import ManualClock
 from agent.core.decisions import Decisions, Notification
 from agent.core.domain import IncidentStatus, Priority, Severity
 from agent.core.incidents import IncidentState
+from agent.core.known_errors import KnownError
 from agent.core.notifications import incident_payload
 from agent.shell.notifier import Notifier
 from agent.shell.store import Store
@@ -97,6 +98,22 @@ def test_slack_posts_a_readable_message_with_untrusted_text_escaped(http_peer: S
         ],
     }
     assert "<!channel>" not in req.body.decode()
+
+
+def test_slack_and_pagerduty_carry_the_workaround_of_the_incidents_known_error(http_peer: StartPeer) -> None:
+    known = KnownError(
+        4, ("demo-web:demo_latency_p99",), "pool", "recycle <!channel> & wait", "recycle_workers"
+    )
+    inc = incident(known_error_id=4)
+    sent = {"event": "incident_opened", **incident_payload(inc, T0, "opened", known)}
+    assert sent["known_error"]["workaround_runbook"] == "recycle_workers"
+    slack, pager = http_peer([Reply(200, b"ok", "text/plain")]), http_peer([Reply.json(202, {})])
+    SlackSink(settings(slack)).send(sent)
+    PagerDutySink(settings(pager, routing_key=KEY)).send(sent)
+    text = "*Known error #4: workaround*\nrecycle &lt;!channel&gt; &amp; wait (runbook `recycle_workers`)"
+    assert {"type": "section", "text": {"type": "mrkdwn", "text": text}} in slack.requests[0].json()["blocks"]
+    details = pager.requests[0].json()["payload"]["custom_details"]
+    assert details["workaround"] == "known error #4: recycle <!channel> & wait"
 
 
 def test_slack_asks_for_a_change_approval(http_peer: StartPeer) -> None:

@@ -48,6 +48,7 @@ def replay(
     doc = docs[-1]
     doc["totals"]["silences_applied"] = len(recorded.silences)
     doc["totals"]["switches_applied"] = len(recorded.switches)
+    doc["totals"]["known_errors_applied"] = len(recorded.known_errors)
     if recorded.note:
         doc["notes"] = [*doc.get("notes", []), recorded.note]
     if candidate is not None:

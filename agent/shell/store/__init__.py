@@ -19,6 +19,7 @@ from agent.shell.store.envelope import SilenceRepo, SwitchRepo
 from agent.shell.store.fence import Fence
 from agent.shell.store.inbox import InboxRepo
 from agent.shell.store.incidents import IncidentRepo
+from agent.shell.store.known_errors import KnownErrorRepo
 from agent.shell.store.outbox import OutboxRepo
 from agent.shell.store.problems import AuditRepo, ProblemRepo
 from agent.shell.store.sources import SourceStateRepo
@@ -38,6 +39,7 @@ class Store:
     silences: SilenceRepo
     closing: ClosingRepo
     switches: SwitchRepo
+    known_errors: KnownErrorRepo
 
     @classmethod
     def open(cls, url: str, create: bool = True) -> Store:
@@ -62,6 +64,7 @@ class Store:
             silences=SilenceRepo(engine),
             closing=ClosingRepo(engine),
             switches=SwitchRepo(engine),
+            known_errors=KnownErrorRepo(engine),
         )
 
     @property
@@ -86,6 +89,7 @@ class Store:
             sources=self.sources.all(),
             silences=self.silences.current(now),
             switches=self.switches.current(),
+            known_errors=self.known_errors.current(),
         )
 
     def ping(self) -> bool:

@@ -127,12 +127,28 @@ def _v6_cooccurrence(conn: Connection) -> None:
         )
 
 
+def _v7_problem_lifecycle(conn: Connection) -> None:
+    """The problem manager's workflow: a problem's owner, known errors tied to their problem (one each)
+    and listing every signature they match, and the known error an incident matched when it opened.
+    Touches only columns of its own (it follows the co-occurrence migration, or stands alone)."""
+    conn.execute(text("ALTER TABLE problems ADD COLUMN owner VARCHAR NOT NULL DEFAULT ''"))
+    for column in ("problem_id INTEGER", "signatures JSON", "created_by VARCHAR NOT NULL DEFAULT ''"):
+        conn.execute(text(f"ALTER TABLE known_errors ADD COLUMN {column}"))
+    conn.execute(text("UPDATE known_errors SET signatures = '[]' WHERE signatures IS NULL"))
+    for index in SQLModel.metadata.tables["known_errors"].indexes:
+        if index.unique:
+            index.create(conn)
+    conn.execute(text("ALTER TABLE incidents ADD COLUMN known_error_id INTEGER"))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_incidents_known_error_id ON incidents (known_error_id)"))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v2_signal_evidence,
     _v3_store_of_truth,
     _v4_signal_identity,
     _v5_safety_envelope,
     _v6_cooccurrence,
+    _v7_problem_lifecycle,
 ]
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 

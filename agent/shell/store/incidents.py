@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -66,6 +66,24 @@ class IncidentRepo:
         with Session(self.engine) as s:
             q = select(Incident).where(col(Incident.opened_at) >= since, col(Incident.opened_at) <= until)
             return list(s.exec(q.order_by(col(Incident.opened_at), col(Incident.id))).all())
+
+    def of_known_error(self, known_error_id: int, limit: int = 1000) -> builtins.list[Incident]:
+        """The incidents linked to a known error when they opened, newest first."""
+        with Session(self.engine) as s:
+            q = select(Incident).where(col(Incident.known_error_id) == known_error_id)
+            return list(s.exec(q.order_by(col(Incident.opened_at).desc()).limit(limit)).all())
+
+    def openings_of(
+        self, signatures: Collection[str], since: datetime
+    ) -> builtins.list[tuple[str, datetime]]:
+        """(signature, opened_at) of the incidents of `signatures` opened since `since`."""
+        if not signatures:
+            return []
+        with Session(self.engine) as s:
+            q = select(Incident.signature, Incident.opened_at).where(
+                col(Incident.signature).in_(sorted(signatures)), col(Incident.opened_at) >= since
+            )
+            return [(sig, at) for sig, at in s.exec(q).all()]
 
     def signals(self, incident_id: int) -> builtins.list[SignalRecord]:
         with Session(self.engine) as s:

@@ -6,7 +6,7 @@ import builtins
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, func, insert
 from sqlmodel import Session, col, select
 
 from agent.errors import NotFound
@@ -31,6 +31,11 @@ class ProblemRepo:
             if row is None:
                 raise NotFound(f"no problem {problem_id}")
             return row
+
+    def count_by_status(self) -> dict[str, int]:
+        with Session(self.engine) as s:
+            q = select(Problem.status, func.count()).group_by(col(Problem.status))
+            return {status: int(n) for status, n in s.exec(q).all()}
 
     def incidents(self, problem_id: int) -> builtins.list[Incident]:
         with Session(self.engine) as s:

@@ -101,7 +101,10 @@ class ProblemIncident(SQLModel, table=True):
 
 
 class KnownError(KnownErrorBase, table=True):
+    """At most one known error per problem, however many people record a workaround at once."""
+
     __tablename__ = "known_errors"
+    __table_args__ = (Index("one_known_error_per_problem", "problem_id", unique=True),)
     id: int | None = Field(default=None, primary_key=True)
 
 

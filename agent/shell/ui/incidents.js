@@ -98,6 +98,7 @@ export async function showIncident(id, refresh) {
       i.closed_at ? `, closed ${when(i.closed_at)} by ${i.closed_by}` : "",
     ),
     i.flapping ? el("p", { class: "flapping" }, "Flapping: its signals keep coming and going; automation holds.") : null,
+    i.known_error ? knownErrorBlock(i.known_error) : null,
     el(
       "p",
       { class: "sla" },
@@ -140,6 +141,18 @@ export async function showIncident(id, refresh) {
     el("h3", {}, "Changes"),
     i.changes.length ? i.changes.map((c) => changeBlock(c, i.timeline, refresh)) : el("p", {}, "No remediation."),
   ];
+}
+
+// The known error the incident matched when it opened: what to do while the root cause stays.
+function knownErrorBlock(k) {
+  return el(
+    "section",
+    { class: "known-error" },
+    el("h3", {}, `Known error #${k.id}: ${k.title}`),
+    el("p", {}, `workaround: ${k.workaround}`),
+    k.workaround_runbook ? el("p", {}, `workaround runbook: ${k.workaround_runbook}`) : null,
+    k.root_cause ? el("p", {}, `root cause: ${k.root_cause}`) : null,
+  );
 }
 
 function reviewBlock(r) {

@@ -1,4 +1,5 @@
-// Problem candidates (recurring and co-occurring patterns) and the incidents each links.
+// Problem candidates (recurring and co-occurring patterns), the problems people took on and their
+// known errors, and the incidents each links.
 
 import { api } from "./api.js";
 import { el, incidentLink, statusBadge, table, when } from "./dom.js";
@@ -39,8 +40,12 @@ export async function showProblem(id) {
             `p-value ${p.p_value.toExponential(2)}`,
         )
       : null,
+    p.owner ? el("p", {}, `owner: ${p.owner}`) : null,
     p.root_cause ? el("p", {}, `root cause: ${p.root_cause}`) : null,
     p.workaround ? el("p", {}, `workaround: ${p.workaround}`) : null,
+    p.known_error
+      ? el("p", {}, `known error #${p.known_error.id}; workaround runbook: ${p.known_error.workaround_runbook || "-"}`)
+      : null,
     el("h3", {}, "Incidents"),
     table(
       ["incident", "priority", "status", "opened", "title"],
