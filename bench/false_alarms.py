@@ -51,15 +51,30 @@ class Corpus:
 
 def nab_corpus() -> Corpus:
     labels = json.loads((NAB / "labels" / "combined_windows.json").read_text())
-    streams, normal = [], []
-    for rel, s in load_streams().items():
-        ok = np.ones(len(s.ts), dtype=bool)
-        for start, end in labels[rel]:
-            ok &= ~((s.ts >= parse_ts(start)) & (s.ts <= parse_ts(end)))
-        ok[: int(PROBATION * len(s.ts))] = False
-        streams.append(s)
-        normal.append(ok)
-    return Corpus("NAB (outside labelled windows)", streams, normal)
+    streams = load_streams()
+    return Corpus(
+        "NAB (outside labelled windows)",
+        list(streams.values()),
+        [nab_normal(s, labels[rel]) for rel, s in streams.items()],
+    )
+
+
+def nab_normal(s: Stream, windows: list[list[str]]) -> np.ndarray:
+    """The points of a NAB file outside its labelled windows and after the scorer's probation."""
+    ok = np.ones(len(s.ts), dtype=bool)
+    for start, end in windows:
+        ok &= ~((s.ts >= parse_ts(start)) & (s.ts <= parse_ts(end)))
+    ok[: int(PROBATION * len(s.ts))] = False
+    return ok
+
+
+def alarms_and_days(ts: np.ndarray, scores: np.ndarray, normal: np.ndarray) -> tuple[int, float]:
+    """Alarms (scores rising through the alarm score) among the `normal` points, and the series-days
+    those points cover (a gap counts for at most MAX_GAP)."""
+    flagged = scores >= ALARM_SCORE
+    onset = flagged & ~np.r_[False, flagged[:-1]]
+    gaps = np.minimum(np.diff(ts, prepend=ts[0]), MAX_GAP)
+    return int((onset & normal).sum()), float(gaps[normal].sum()) / 86400.0
 
 
 def petshop_corpus() -> Corpus:
@@ -85,10 +100,7 @@ def realised(corpus: Corpus, budget: float) -> dict[str, Any]:
     alarms, seconds = 0, 0.0
     per_series = []
     for s, ok, sc in zip(corpus.streams, corpus.normal, scores, strict=True):
-        flagged = sc >= ALARM_SCORE
-        onset = flagged & ~np.r_[False, flagged[:-1]]
-        gaps = np.minimum(np.diff(s.ts, prepend=s.ts[0]), MAX_GAP)
-        n, days = int((onset & ok).sum()), float(gaps[ok].sum()) / 86400.0
+        n, days = alarms_and_days(s.ts, sc, ok)
         alarms, seconds = alarms + n, seconds + days * 86400.0
         per_series.append(n)
     days = seconds / 86400.0

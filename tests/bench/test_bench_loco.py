@@ -76,3 +76,16 @@ def test_skips_without_the_data(
     monkeypatch.setattr(loco, "NAB", tmp_path / "nab")
     assert loco.main([]) == 0
     assert "skipped" in capsys.readouterr().out
+
+
+def test_a_candidate_over_the_false_alarm_budget_is_not_chosen_however_well_it_scores() -> None:
+    better = {"a/1": 0.9, "a/2": 0.9, "b/1": 0.9, "c/1": 0.9, "quiet/1": 0.0}
+    t = table(default={f: 0.0 for f in CATEGORY}, noisy=better, quiet=dict(better, **{"a/1": 0.8}))
+    for name, alarms in (("default", 0.0), ("noisy", 3.0), ("quiet", 0.5)):
+        for f in CATEGORY:
+            t[name][f][loco.FALSE_ALARMS] = (alarms, 10.0, 0.0)  # per 10 series-days
+    # noisy: 0.3 alarms per series-day, over the 0.05 budget; quiet: 0.05, within it
+    assert loco.choose(t, list(CATEGORY), ["default", "noisy", "quiet"])[0] == "quiet"
+    assert loco.rate_on(t, "noisy", ["a/1", "b/1"]) == pytest.approx(0.3)
+    # none within the budget: the one closest to it
+    assert loco.choose(t, list(CATEGORY), ["noisy"])[0] == "noisy"

@@ -469,7 +469,7 @@ def test_a_version_5_problem_table_gains_the_cooccurrence_columns(store_url: str
     engine.dispose()
     store = Store.open(store_url)
     try:
-        assert schema_versions(store_url)[-2:] == [5, 6]
+        assert 6 in schema_versions(store_url)
         (old,) = store.problems.list()
         assert (old.services, old.signatures, old.occurrences, old.lift) == (
             ["demo-web"],
