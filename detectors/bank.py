@@ -36,6 +36,10 @@ DEFAULT_FLOOR = 1.5  # combined rarity of ordinary points
 DEFAULT_SCALE = 0.5  # with the floor, rarity 3.5 (one point in ~3000) maps to 0.8
 DEFAULT_MATERIALITY = 0.01  # changes under 1% of the level matter only on series that vary more than that
 DEFAULT_BUDGET = 0.05  # false alarms per series per day at the alarm score
+# Chosen by leave-one-category-out on NAB among settings that keep the default budget
+# (`python -m bench.loco`, docs/benchmarks.md); a profile's params override each key.
+DEFAULT_NOVELTY = {"window": 8}  # the shape compared with past shapes: 8 points
+DEFAULT_CALIBRATION = {"horizon": 6000}  # points of history each member's calibration remembers
 ALARM_SCORE = 0.8  # the score a series' budget line maps to: the agent's default threshold
 
 
@@ -85,9 +89,13 @@ class DetectorBank(Slots):
         self.level = EWLevel(n, **(level or {}))
         self.loglevel = LogLevel(n, **(level or {})) if "loglevel" in members else None
         self.seasonal = DailyProfile(n, **(seasonal or {})) if "seasonal" in members else None
-        self.novelty = ShapeNovelty(n, **(novelty or {})) if "novelty" in members else None
+        self.novelty = (
+            ShapeNovelty(n, **{**DEFAULT_NOVELTY, **(novelty or {})}) if "novelty" in members else None
+        )
         self.shift = MeanShift(n, **(shift or {})) if "shift" in members else None
-        self.calibration = TailCalibrator(n, width=len(self.members), **(calibration or {}))
+        self.calibration = TailCalibrator(
+            n, width=len(self.members), **{**DEFAULT_CALIBRATION, **(calibration or {})}
+        )
         self.damping = AlarmDamping(n, horizon=damping)
         self.budget = AlarmBudget(n, budget) if budget is not None else None
         self.allocate(n)
