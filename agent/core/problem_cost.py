@@ -137,13 +137,15 @@ def trend(opened: Iterable[datetime], now: datetime) -> Trend:
     return Trend(week, mean, label)
 
 
-def daily(incidents: Iterable[IncidentBase], now: datetime, days: int = 30) -> list[dict[str, Any]]:
-    """Incidents opened per UTC day and service over the last `days` days (days with none left out), for
-    a problem's timeline chart."""
-    first = (now - timedelta(days=days - 1)).date()
+def daily(incidents: Iterable[IncidentBase], now: datetime, days: int = 30) -> dict[str, Any]:
+    """Incidents opened per UTC day and service over the `days` days up to `now` (`from` and `to`, both
+    included; days with none left out), for a problem's timeline chart."""
+    first, last = (now - timedelta(days=days - 1)).date(), now.date()
     counts = Counter(
-        (i.opened_at.date().isoformat(), i.service)
-        for i in incidents
-        if first <= i.opened_at.date() <= now.date()
+        (i.opened_at.date().isoformat(), i.service) for i in incidents if first <= i.opened_at.date() <= last
     )
-    return [{"day": d, "service": s, "incidents": n} for (d, s), n in sorted(counts.items())]
+    return {
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "counts": [{"day": d, "service": s, "incidents": n} for (d, s), n in sorted(counts.items())],
+    }

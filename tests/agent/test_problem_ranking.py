@@ -68,8 +68,12 @@ def test_the_api_ranks_problems_by_cost(client: tuple[TestClient, Store, list[in
         "falling",
         0.25,
     )  # 1 in 4 weeks, 0 now
-    assert sum(d["incidents"] for d in second["timeline"]) == 10
-    assert first["timeline"] == [{"day": "2026-02-15", "service": "db", "incidents": 1}]
+    assert sum(d["incidents"] for d in second["timeline"]["counts"]) == 10
+    assert first["timeline"] == {
+        "from": "2026-01-31",
+        "to": "2026-03-01",
+        "counts": [{"day": "2026-02-15", "service": "db", "incidents": 1}],
+    }
     detail = call(c, "GET", f"/api/v1/problems/{p1}").json()
     assert (detail["cost"], detail["trend"]) == (first["cost"], first["trend"])
 

@@ -107,8 +107,12 @@ def test_daily_counts_each_service_over_the_last_30_days() -> None:
         incident(NOW - timedelta(days=3), 1),
         incident(NOW - timedelta(days=40), 1),
     ]
-    assert problem_cost.daily(rows, NOW) == [
-        {"day": "2026-03-26", "service": "web", "incidents": 1},
-        {"day": "2026-03-29", "service": "db", "incidents": 1},
-        {"day": "2026-03-29", "service": "web", "incidents": 2},
-    ]
+    assert problem_cost.daily(rows, NOW) == {
+        "from": "2026-02-28",
+        "to": "2026-03-29",
+        "counts": [
+            {"day": "2026-03-26", "service": "web", "incidents": 1},
+            {"day": "2026-03-29", "service": "db", "incidents": 1},
+            {"day": "2026-03-29", "service": "web", "incidents": 2},
+        ],
+    }
