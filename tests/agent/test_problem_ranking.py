@@ -95,3 +95,19 @@ def test_the_cli_ranks_problems_by_cost(config: Path) -> None:
         "cost 56.0: 48.0 priority-weighted hours open, 1 failed and 0 manual changes, 0 SLA breaches" in shown
     )
     assert "trend steady: 0 incidents this week" in shown
+
+
+def test_the_store_reads_every_problems_incidents_and_changes_at_once(store_url: str) -> None:
+    store = Store.open(store_url)
+    try:
+        p4, p1 = seed(store)
+        incidents, changes = store.problems.costing([p4, p1, 999])
+        assert {p: [i.id for i in rows] for p, rows in incidents.items()} == {
+            p4: list(range(10, 0, -1)),  # oldest first
+            p1: [11],
+            999: [],
+        }
+        assert {i: [c.status for c in rows] for i, rows in changes.items()} == {11: [ChangeStatus.FAILED]}
+        assert store.problems.costing([]) == ({}, {})
+    finally:
+        store.close()
