@@ -134,7 +134,7 @@ def problem_measures(incidents: list[Any], changes: dict[int, list[Any]], now: d
     return {
         "cost": problem_cost.cost(incidents, made, now).as_dict(),
         "trend": problem_cost.trend((i.opened_at for i in incidents), now).as_dict(),
-        "timeline": problem_cost.daily(incidents, now),
+        "per_day": problem_cost.daily(incidents, now),
     }
 
 

@@ -68,8 +68,8 @@ def test_the_api_ranks_problems_by_cost(client: tuple[TestClient, Store, list[in
         "falling",
         0.25,
     )  # 1 in 4 weeks, 0 now
-    assert sum(d["incidents"] for d in second["timeline"]["counts"]) == 10
-    assert first["timeline"] == {
+    assert sum(d["incidents"] for d in second["per_day"]["counts"]) == 10
+    assert first["per_day"] == {
         "from": "2026-01-31",
         "to": "2026-03-01",
         "counts": [{"day": "2026-02-15", "service": "db", "incidents": 1}],

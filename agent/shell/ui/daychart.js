@@ -1,5 +1,5 @@
 // A problem's incidents per day as an SVG bar chart: one row per service on one time axis, so a
-// co-occurrence candidate's services can be compared day by day. Drawn from the API's `timeline`
+// co-occurrence candidate's services can be compared day by day. Drawn from the API's `per_day`
 // (`from`, `to`, `counts` of days with incidents); every value is set as text or an attribute.
 
 import { el, svg } from "./dom.js";
@@ -25,7 +25,7 @@ function rows(problem, counts) {
 }
 
 export function dayChart(problem) {
-  const { from, to, counts } = problem.timeline;
+  const { from, to, counts } = problem.per_day;
   const first = Date.parse(`${from}T00:00:00Z`);
   const days = dayIndex(to, first) + 1;
   const services = rows(problem, counts);
