@@ -332,8 +332,9 @@ def problems_list(
     config: ConfigOpt = DEFAULT_CONFIG,
     store: StoreOpt = None,
 ) -> None:
-    """Problem candidates and problems, most recently seen first."""
-    rows = [views.problem_view(p) for p in open_store(config, store).problems.list(status=status)]
+    """Problem candidates and problems, costliest first (cost: priority-weighted hours open, failed and
+    manual changes, SLA breaches; trend: this week's incidents against the four weeks before)."""
+    rows = views.ranked_problems(open_store(config, store), datetime.now(UTC), status)
     if json:
         emit_json(rows)
         return
@@ -342,12 +343,14 @@ def problems_list(
         return
     typer.echo(
         table(
-            ["id", "kind", "status", "occurrences", "services", "last seen", "title"],
+            ["id", "kind", "status", "cost", "trend", "occurrences", "services", "last seen", "title"],
             [
                 [
                     r["id"],
                     r["kind"],
                     r["status"],
+                    f"{r['cost']['total']:.1f}",
+                    r["trend"]["label"],
                     r["occurrences"],
                     ", ".join(r["services"]) or r["service"],
                     when(r["last_seen"]),
@@ -365,7 +368,7 @@ def problems_show(
 ) -> None:
     """One problem with the incidents linked to it."""
     try:
-        doc = views.problem_detail(open_store(config, store), problem_id)
+        doc = views.problem_detail(open_store(config, store), problem_id, datetime.now(UTC))
     except NotFound as e:
         fail(str(e))
     if json:
@@ -380,6 +383,16 @@ def problems_show(
             f"  services {', '.join(doc['services'])}: {doc['expected']:.3g} co-occurrences expected by "
             f"chance, lift {doc['lift']:.1f}, p-value {doc['p_value']:.2e}"
         )
+    cost, trend = doc["cost"], doc["trend"]
+    typer.echo(
+        f"  cost {cost['total']:.1f}: {cost['open_hours']:.1f} priority-weighted hours open, "
+        f"{cost['failed_changes']} failed and {cost['manual_changes']} manual changes, "
+        f"{cost['sla_breaches']} SLA breaches"
+    )
+    typer.echo(
+        f"  trend {trend['label']}: {trend['this_week']} incidents this week, "
+        f"{trend['weekly_mean']:.2f} a week over the four before"
+    )
     if doc["owner"]:
         typer.echo(f"  owner {doc['owner']}")
     for label, key in (("root cause", "root_cause"), ("workaround", "workaround")):

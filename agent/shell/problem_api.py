@@ -28,17 +28,17 @@ def add_problem_routes(
 
     @app.get("/api/v1/problems")
     def list_problems(_: Read, status: str | None = None) -> list[dict[str, Any]]:
-        return [views.problem_view(p) for p in store.problems.list(status=status)]
+        return views.ranked_problems(store, clock.now(), status)
 
     @app.get("/api/v1/problems/{problem_id}")
     def get_problem(problem_id: Id, _: Read) -> dict[str, Any]:
-        return views.problem_detail(store, problem_id)
+        return views.problem_detail(store, problem_id, clock.now())
 
     @app.post("/api/v1/problems/{problem_id}/promote")
     async def promote(problem_id: Id, request: Request, actor: Operator) -> dict[str, Any]:
         req = validate(problem_controls.PromoteRequest, await read_json(request))
         row = problem_controls.promote(store, problem_id, req, f"api:{actor}", clock.now())
-        return views.problem_detail(store, row.id or problem_id)
+        return views.problem_detail(store, row.id or problem_id, clock.now())
 
     async def update(problem_id: int, request: Request, actor: str) -> dict[str, Any]:
         req = validate(problem_controls.UpdateRequest, await read_json(request))
@@ -46,7 +46,7 @@ def add_problem_routes(
             row = problem_controls.update(store, problem_id, req, f"api:{actor}", clock.now(), runbooks)
         except ValueError as e:
             raise HTTPException(422, str(e)) from None
-        return views.problem_detail(store, row.id or problem_id)
+        return views.problem_detail(store, row.id or problem_id, clock.now())
 
     @app.patch("/api/v1/problems/{problem_id}")
     async def patch_problem(problem_id: Id, request: Request, actor: Operator) -> dict[str, Any]:

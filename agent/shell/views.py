@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import computed_field, field_serializer
 from sqlmodel import SQLModel
 
+from agent.core import problem_cost
 from agent.core.rca import incident_root_causes
 from agent.core.records import (
     ChangeBase,
@@ -122,7 +123,37 @@ def run_view(row: Any, events: list[Any] | None = None) -> dict[str, Any]:
 
 
 def problem_view(row: Any) -> dict[str, Any]:
+    """The problem's own record; `ranked_problems` and `problem_detail` add its cost and trend."""
     return _view(ProblemPublic, row)
+
+
+def problem_measures(incidents: list[Any], changes: dict[int, list[Any]], now: datetime) -> dict[str, Any]:
+    """A problem's cost, trend and incidents per day from its incidents and their changes (by incident id),
+    as `ProblemRepo.costing` reads them."""
+    made = [c for i in incidents for c in changes.get(i.id or 0, [])]
+    return {
+        "cost": problem_cost.cost(incidents, made, now).as_dict(),
+        "trend": problem_cost.trend((i.opened_at for i in incidents), now).as_dict(),
+        "per_day": problem_cost.daily(incidents, now),
+    }
+
+
+def _measured(row: Any, incidents: list[Any], changes: dict[int, list[Any]], now: datetime) -> dict[str, Any]:
+    return {**problem_view(row), **problem_measures(incidents, changes, now)}
+
+
+def ranked_problems(store: Store, now: datetime, status: str | None = None) -> list[dict[str, Any]]:
+    """Problem candidates and problems, costliest first (the most recently seen first among equals),
+    each with its cost, its trend and its incidents per day (agent/core/problem_cost.py)."""
+    rows = store.problems.list(status=status, limit=1000)
+    incidents, changes = store.problems.costing([p.id or 0 for p in rows])
+    out = [_measured(p, incidents[p.id or 0], changes, now) for p in rows]
+    out.sort(key=lambda v: (-v["cost"]["total"], -_seconds(v["last_seen"]), v["id"]))
+    return out
+
+
+def _seconds(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()
 
 
 def known_error_view(row: Any) -> dict[str, Any]:
@@ -174,11 +205,12 @@ def review_view(store: Store, incident_id: int) -> dict[str, Any] | None:
     return {**review.model_dump(exclude={"id"}), "created_at": review.created_at.isoformat()}
 
 
-def problem_detail(store: Store, problem_id: int) -> dict[str, Any]:
+def problem_detail(store: Store, problem_id: int, now: datetime) -> dict[str, Any]:
     row = store.problems.get(problem_id)
     known = row.known_error_id
+    incidents, changes = store.problems.costing([problem_id])
     return {
-        **problem_view(row),
+        **_measured(row, incidents[problem_id], changes, now),
         "known_error": known_error_view(store.known_errors.get(known)) if known is not None else None,
-        "incidents": [incident_summary(i) for i in store.problems.incidents(problem_id)],
+        "incidents": [incident_summary(i) for i in incidents[problem_id]],
     }

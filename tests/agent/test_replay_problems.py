@@ -115,6 +115,9 @@ def test_replay_lists_the_cooccurrence_its_history_raises(
     assert pair["signatures"] == ["db:errors_ratio", "web:errors_ratio"]
     assert pair["count"] >= 12 and pair["p_value"] < 1e-3 and pair["lift"] > 3
     assert pair["expected"] == pytest.approx(pair["count"] / pair["lift"])
+    costs = [p["cost"]["total"] for p in doc["problem_candidates"]]
+    assert costs == sorted(costs, reverse=True) and pair["cost"]["open_hours"] > 0  # costliest first
+    assert pair["trend"]["label"] in ("rising", "steady", "falling")
     assert not (tmp_path / "aiops.db").exists()  # a replay writes nothing to the live store
     text = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False).stdout
     assert "problem candidate (cooccurrence)" in text and "db + web:" in text

@@ -44,6 +44,8 @@ from tests.support.records import (
     T0,
     add_change,
     approvals_in_inbox,
+    commit_link,
+    cooccurrence_link,
     incident_state,
     link_problem,
     save_incidents,
@@ -234,7 +236,7 @@ def test_incident_evidence_is_shown_as_text_and_runs_nothing(server: Server, pag
 
 
 @pytest.mark.parametrize(
-    "path", ["#/incidents/1", "#/incidents/2", "#/incidents/3", "#/changes/3", "#/changes"]
+    "path", ["#/incidents/1", "#/incidents/2", "#/incidents/3", "#/changes/3", "#/changes", "#/problems"]
 )
 def test_no_page_shows_an_object_where_its_text_belongs(server: Server, page: Any, path: str) -> None:
     page.goto(f"{server.url}/ui/{path}")
@@ -625,3 +627,93 @@ def test_an_incident_of_a_known_error_shows_the_workaround(server: Server, page:
     page.goto(f"{server.url}/ui/#/problems/{pid}")
     page.wait_for_selector("text=owner: carol")
     assert f"known error #{made.known_error_id}; workaround runbook: recycle_workers" in shown(page)
+
+
+# -------------------------------------------------------------------- the problem manager's page
+
+
+def seed_problems(store: Store) -> tuple[int, int, int]:
+    """Beside the seeded incidents: a recurrence over incidents 1, 3, 4 and 5 on three days (one failed
+    change), a co-occurrence of db and demo-web (incidents 6 and 5), and a P1 open for a day with a
+    hostile title; returns (recurrence, co-occurrence, P1)."""
+    day = timedelta(days=1)
+    save_incidents(
+        store,
+        incident_state(4, at=T0 - 2 * day, status=IncidentStatus.RESOLVED),
+        incident_state(5, at=T0 - 5 * day, status=IncidentStatus.RESOLVED),
+        incident_state(6, at=T0 - 5 * day, service="db", signature="db:Down", status=IncidentStatus.RESOLVED),
+        incident_state(7, at=T0 - day, priority=Priority.P1, signature="demo-web:pool", title=HOSTILE),
+    )
+    recurrence = link_problem(store, "demo-web:demo_latency_p99", "latency recurring", [1, 3, 4, 5])
+    pair = commit_link(store, cooccurrence_link((6, 5), 4, 2.5e-6))
+    p1 = link_problem(store, "demo-web:pool", HOSTILE, [7])
+    return recurrence, pair, p1
+
+
+def cards(page: Any) -> list[int]:
+    return [int(s.get_attribute("data-problem")) for s in page.locator("section.problem").all()]
+
+
+def test_the_problems_page_ranks_by_cost_and_charts_incidents_per_day(server: Server, page: Any) -> None:
+    recurrence, pair, p1 = seed_problems(server.store)
+    page.goto(f"{server.url}/ui/#/problems")
+    page.wait_for_selector("h2:text('Candidates by cost')")
+    assert cards(page) == [p1, recurrence, pair]  # 192 (a P1 open a day), 8.7 (a failed change), 0.3
+    top = page.locator(f"section[data-problem='{p1}']")
+    assert "cost 192: 192 priority-weighted hours open" in str(top.text_content())
+    assert top.locator(".trend-label").inner_text() == "rising"
+    bars = page.locator(f"section[data-problem='{recurrence}'] svg.chart.days rect.bar")
+    assert [b.get_attribute("data-day") for b in bars.all()] == ["2026-02-24", "2026-02-27", "2026-03-01"]
+    assert [b.get_attribute("data-incidents") for b in bars.all()] == ["1", "1", "2"]
+    assert HOSTILE in shown(page) and page.evaluate("window.__pwned") is None
+    assert "[object" not in shown(page)
+
+
+def test_a_cooccurrence_candidate_shows_its_services_on_one_time_axis(server: Server, page: Any) -> None:
+    _, pair, _ = seed_problems(server.store)
+    page.goto(f"{server.url}/ui/#/problems/{pair}")
+    chart = page.locator("svg.chart.days")
+    chart.wait_for()
+    lanes = chart.locator("g.lane")
+    assert [lane.get_attribute("data-service") for lane in lanes.all()] == ["db", "demo-web"]
+    for service in ("db", "demo-web"):
+        [bar] = chart.locator(f"g.lane[data-service='{service}'] rect.bar").all()
+        assert bar.get_attribute("data-day") == "2026-02-24"
+    assert "one row per service" in shown(page) and "lift 8" in shown(page)
+
+
+def test_promote_then_record_a_workaround_through_the_page(server: Server, page: Any) -> None:
+    _, _, p1 = seed_problems(server.store)
+    page.goto(f"{server.url}/ui/#/problems")
+    section = page.locator(f"section[data-problem='{p1}']")
+    section.locator("details.promote summary").click()
+    assert section.get_by_role("button", name="Promote").is_disabled()  # no token yet
+    use_token(page, "viewer")
+    page.wait_for_selector("text=dashboard (viewer)")
+    section.locator("details.promote summary").click()  # the page was drawn again for the token
+    assert section.get_by_role("button", name="Promote").is_disabled()
+    use_token(page, "operator")
+    page.wait_for_selector("text=oncall (operator)")
+    section.locator("details.promote summary").click()
+    section.locator("input[name=owner]").fill("carol")
+    section.locator("input[name=title]").fill("web pool exhaustion")
+    section.get_by_role("button", name="Promote").click()
+    page.wait_for_selector(f"text=problem #{p1} promoted, owned by carol")
+    page.wait_for_selector("h2:text('Problems by cost')")
+    assert section.locator(".badge").inner_text() == "problem" and "owner: carol" in str(
+        section.text_content()
+    )
+    row = server.store.problems.get(p1)
+    assert (row.status, row.owner, row.title) == ("problem", "carol", "web pool exhaustion")
+
+    section.locator("details.update summary").click()
+    section.locator("textarea[name=root_cause]").fill("leaky pool")
+    section.locator("textarea[name=workaround]").fill(HOSTILE)
+    section.get_by_role("button", name="Record").click()
+    page.wait_for_selector(f"text=problem #{p1} updated")
+    known = server.store.problems.get(p1).known_error_id
+    assert known is not None
+    section.locator(f"text=known error #{known}").wait_for()
+    assert section.locator(".badge").inner_text() == "known_error"
+    assert f"workaround: {HOSTILE}" in str(section.text_content()) and page.evaluate("window.__pwned") is None
+    assert server.store.known_errors.get(known).created_by == "api:oncall"

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent.core.domain import ChangeStatus
+from agent.shell import views
 from agent.shell.replay.history import Stats
 from agent.shell.replay.run import Replayed
 from agent.shell.store import Store
@@ -27,7 +28,7 @@ def document(replayed: Replayed, since: float, until: float, stats: Stats) -> di
         "since": _iso(since),
         "until": _iso(until),
         "incidents": incidents,
-        "problem_candidates": [_candidate(p) for p in store.problems.list(limit=_ALL)],
+        "problem_candidates": _candidates(store, datetime.fromtimestamp(until, UTC)),
         "totals": {
             "incidents": len(incidents),
             "by_priority": dict(sorted(Counter(i["priority"] for i in incidents).items())),
@@ -47,6 +48,17 @@ def document(replayed: Replayed, since: float, until: float, stats: Stats) -> di
             "skipped_sources": stats.skipped_sources,
         },
     }
+
+
+def _candidates(store: Store, now: datetime) -> list[dict[str, Any]]:
+    """Costliest first, each with its cost and trend as of the end of the replay (as `aiops problems list`)."""
+    rows = store.problems.list(limit=_ALL)
+    incidents, changes = store.problems.costing([p.id or 0 for p in rows])
+    out = []
+    for p in rows:
+        measured = views.problem_measures(incidents[p.id or 0], changes, now)
+        out.append(_candidate(p) | {"cost": measured["cost"], "trend": measured["trend"]})
+    return sorted(out, key=lambda c: -c["cost"]["total"])
 
 
 def _candidate(p: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from agent.errors import NotFound
 from agent.shell.store.engine import writing
-from agent.shell.store.tables import AuditEntry, Incident, Problem, ProblemIncident
+from agent.shell.store.tables import AuditEntry, Change, Incident, Problem, ProblemIncident
 
 
 class ProblemRepo:
@@ -46,6 +47,31 @@ class ProblemRepo:
                 .order_by(col(Incident.opened_at))
             )
             return list(s.exec(q).all())
+
+    def costing(
+        self, problem_ids: Collection[int]
+    ) -> tuple[dict[int, builtins.list[Incident]], dict[int, builtins.list[Change]]]:
+        """What the problems' costs are computed from, in two queries however many problems: each
+        problem's incidents (oldest first) and each of those incidents' changes."""
+        incidents: dict[int, builtins.list[Incident]] = {p: [] for p in problem_ids}
+        changes: dict[int, builtins.list[Change]] = {}
+        if not incidents:
+            return incidents, changes
+        with Session(self.engine) as s:
+            q = (
+                select(ProblemIncident.problem_id, Incident)
+                .join(Incident, col(ProblemIncident.incident_id) == col(Incident.id))
+                .where(col(ProblemIncident.problem_id).in_(list(incidents)))
+                .order_by(col(Incident.opened_at))
+            )
+            for problem_id, incident in s.exec(q).all():
+                incidents[problem_id].append(incident)
+            linked = select(col(ProblemIncident.incident_id)).where(
+                col(ProblemIncident.problem_id).in_(list(incidents))
+            )
+            for change in s.exec(select(Change).where(col(Change.incident_id).in_(linked))).all():
+                changes.setdefault(change.incident_id, []).append(change)
+        return incidents, changes
 
 
 class AuditRepo:

@@ -106,7 +106,7 @@ export function acknowledgeAction(incident, done) {
   });
 }
 
-function field(label, control) {
+export function field(label, control) {
   return el("label", {}, el("span", {}, label), control);
 }
 
