@@ -152,3 +152,49 @@ def test_check_config_accepts_the_workaround_rule(tmp_path: Path) -> None:
     path = write_config(tmp_path, [workaround_rule(params={"unit": "x.service"})])
     result = aiops("check-config", "-c", path)
     assert result.exit_code == 0, result.stdout
+
+
+def test_from_repeated_incidents_to_a_candidate_a_problem_a_known_error_and_a_linked_incident(
+    tmp_path: Path,
+) -> None:
+    """The problem manager's whole path on a generated history, through the real core, store and CLI:
+    the same fault three times in a day raises a candidate; it is promoted and given a workaround; the
+    agent learns the known error on its next housekeeping tick, and the fault's next incident opens
+    linked to it. An incident before the known error existed stays unlinked."""
+    config = write_config(tmp_path, [diagnose()])
+    for r in rig_for(config):
+        url = r.config.agent.store.url
+        for _ in range(3):  # an hour apart: each a new incident (the reopen window is 10 minutes)
+            r.apply(r.alert(after=timedelta(hours=1)))
+            r.apply(r.alert(status="resolved", after=timedelta(minutes=1)))
+            r.apply(Tick(), after=timedelta(minutes=2))  # quiet for the quiet period: resolved
+        firsts = [i.id for i in r.store.incidents.list()]
+        assert len(firsts) == 3 and all(i.status == "resolved" for i in r.store.incidents.list())
+        [cand] = r.store.problems.list()
+        assert (cand.kind, cand.status, cand.signature) == ("recurrence", "candidate", SIGNATURE)
+        assert sorted(i.id for i in r.store.problems.incidents(cand.id or 0)) == sorted(firsts)
+
+        actor = {"AIOPS_ACTOR": "carol"}
+        promoted = aiops("problems", "promote", str(cand.id), "--owner", "carol", "-c", config, env=actor)
+        assert promoted.exit_code == 0, promoted.stderr
+        known = json_out(
+            aiops(
+                "problems", "update", str(cand.id), "--root-cause", "leaky pool", "--workaround",
+                "recycle the workers", "--workaround-runbook", "recycle_workers", "--json", "-c", config,
+                env=actor,
+            )
+        )  # fmt: skip
+        assert known["status"] == "known_error" and known["known_error_id"] is not None
+        assert {(a.action, a.actor) for a in r.store.audit.list()} >= {
+            ("problem.promote", "cli:carol"),
+            ("known_error.create", "cli:carol"),
+        }
+
+        learn(r)
+        r.apply(r.alert(after=timedelta(hours=1)))
+        [new] = [i for i in r.store.incidents.list() if i.id not in firsts]
+        assert new.known_error_id == known["known_error_id"]
+        assert "known_error" in r.kinds(new.id or 0)
+        assert all(i.known_error_id is None for i in r.store.incidents.list() if i.id in firsts)
+        shown = aiops("known-errors", "show", str(known["known_error_id"]), "--json", "--store", url)
+        assert [i["id"] for i in json_out(shown)["incidents"]] == [new.id]
