@@ -20,11 +20,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from agent.core.known_errors import KnownError as KnownErrorRef
+from agent.core.known_errors import narrowed
 from agent.errors import InvalidTransition, NotFound
 from agent.shell.store import journal
 from agent.shell.store.engine import writing
 from agent.shell.store.problems import ProblemRepo
-from agent.shell.store.tables import KnownError, Problem
+from agent.shell.store.tables import KnownError, Problem, ProblemIncident, SignalRecord
 
 CANDIDATE, PROBLEM, KNOWN_ERROR = "candidate", "problem", "known_error"
 
@@ -121,7 +122,7 @@ class KnownErrorRepo:
                     insert(KnownError)
                     .values(
                         signature=row.signature,
-                        signatures=list(row.signatures or [row.signature]),  # a co-occurrence: each
+                        signatures=_match_keys(conn, problem_id, list(row.signatures or [row.signature])),
                         problem_id=problem_id,
                         created_at=now,
                         created_by=actor,
@@ -173,3 +174,20 @@ def _runbook_of(conn: Connection, known_error_id: int) -> str:
     table = KnownError.__table__  # type: ignore[attr-defined]
     found = conn.execute(table.select().where(table.c.id == known_error_id)).mappings().one_or_none()
     return str(found["workaround_runbook"]) if found is not None else ""
+
+
+def _match_keys(conn: Connection, problem_id: int, signatures: list[str]) -> list[str]:
+    """What a problem's known error matches: each of its signatures (a co-occurrence has several),
+    narrowed to the log templates its incidents' signals showed (agent.core.known_errors)."""
+    q = (
+        select(SignalRecord.service, SignalRecord.name, SignalRecord.labels)
+        .join(ProblemIncident, col(ProblemIncident.incident_id) == col(SignalRecord.incident_id))
+        .where(ProblemIncident.problem_id == problem_id)
+    )
+    templates: dict[str, set[str]] = {}
+    for service, name, labels in conn.execute(q).all():
+        signature = f"{service}:{name}"
+        key = narrowed(signature, labels or {})
+        if key is not None and signature in signatures:
+            templates.setdefault(signature, set()).add(key)
+    return [key for signature in signatures for key in sorted(templates.get(signature, {signature}))]

@@ -10,10 +10,11 @@ from typing import Any
 
 from agent.core.domain import ChangeStatus
 from agent.core.events import Tick
+from agent.core.known_errors import KnownErrors, match_keys
 from agent.shell.store import Store
 from tests.agent.core.test_engine import Rig, diagnose, queued, rig_for, write_config
 from tests.agent.test_cli import aiops, json_out
-from tests.support.records import T0, incident_state, link_problem, save_incidents
+from tests.support.records import T0, incident_state, link_problem, save_incidents, signal_state
 
 SIGNATURE = "demo-web:DemoHighLatency"  # what the rig's alert opens
 CHECK = {"promql": "vector(1)", "deadline": "10s"}
@@ -198,3 +199,28 @@ def test_from_repeated_incidents_to_a_candidate_a_problem_a_known_error_and_a_li
         assert all(i.known_error_id is None for i in r.store.incidents.list() if i.id in firsts)
         shown = aiops("known-errors", "show", str(known["known_error_id"]), "--json", "--store", url)
         assert [i["id"] for i in json_out(shown)["incidents"]] == [new.id]
+
+
+def test_a_known_error_from_log_incidents_matches_their_template_only(tmp_path: Path) -> None:
+    """Every new log template of a service shares one signature: a known error recorded from incidents
+    of template 7 lists that template, and an incident of template 8 is not offered its workaround."""
+    log = "demo-web:log_new_template"
+
+    def log_incident(n: int, template: str, at: Any) -> Any:
+        sig = signal_state(
+            f"fp-log-{template}", at=at, name="log_new_template", source="logs", detector="log",
+            labels={"source": "web_log", "template_id": template},
+        )  # fmt: skip
+        return incident_state(n, at=at, signature=log, signals=[sig])
+
+    for r in rig_for(write_config(tmp_path, [diagnose()])):
+        save_incidents(r.store, log_incident(1, "7", T0 - timedelta(days=2)))
+        pid = link_problem(r.store, log, "new log template recurring", [1], at=T0 - timedelta(days=2))
+        r.store.known_errors.promote(pid, "carol", "pool errors", "cli:carol", T0 - timedelta(days=1))
+        row = r.store.known_errors.record(pid, "leak", "recycle", None, "cli:carol", T0 - timedelta(days=1))
+        [known] = r.store.known_errors.current()
+        assert known.signatures == (f"{log}#7",)
+        ke = KnownErrors([known])
+        assert ke.matching(match_keys(log_incident(2, "7", T0))) is not None
+        assert ke.matching(match_keys(log_incident(3, "8", T0))) is None
+        assert row.known_error_id == known.id
