@@ -41,10 +41,8 @@ class AlarmBudget(Slots):
     interval: np.ndarray
     last_ts: np.ndarray
     points: np.ndarray
-    crossings: np.ndarray
-    above: np.ndarray
-    crossings_hi: np.ndarray
-    above_hi: np.ndarray
+    crossings: np.ndarray  # decayed upward crossings of `reference` and of one unit above it
+    above: np.ndarray  # whether the last point was at or above each of the two levels
 
     def __init__(
         self,
@@ -63,6 +61,7 @@ class AlarmBudget(Slots):
         self.budget, self.reference, self.prior, self.prior_points = budget, reference, prior, prior_points
         self.decay = 1.0 - 1.0 / horizon
         self.lowest, self.highest, self.default_interval = lowest, highest, default_interval
+        self.levels = np.array([reference, reference + 1.0])
         self.allocate(n)
 
     def fields(self) -> list[Field]:
@@ -70,21 +69,20 @@ class AlarmBudget(Slots):
             Field("interval", init=np.nan),
             Field("last_ts", init=np.nan),
             Field("points"),
-            Field("crossings"),
-            Field("above"),
-            Field("crossings_hi"),
-            Field("above_hi"),
+            Field("crossings", (2,)),
+            Field("above", (2,), bool),
         ]
 
     def line(self) -> np.ndarray:
         """The rarity at which each series is expected to alarm `budget` times a day."""
         interval = np.where(np.isfinite(self.interval), self.interval, self.default_interval)
         per_day = DAY / np.maximum(interval, 1e-3)
-        rate = (self.crossings + self.prior * self.prior_points) / (self.points + self.prior_points)
-        hi = self.reference + 1.0
-        rate_hi = (self.crossings_hi + 0.1 * rate * HI_POINTS) / (self.points + HI_POINTS)
-        # crossings of `reference` per day, thinned by a decade per unit of rarity, equal to the budget
-        line = hi + np.log10(np.maximum(rate_hi * per_day, 1e-12) / self.budget)
+        low, high = self.crossings[:, 0], self.crossings[:, 1]
+        rate = (low + self.prior * self.prior_points) / (self.points + self.prior_points)
+        # the higher level's rate, shrunk towards a tenth of the lower's until it has its own history
+        rate_hi = (high + 0.1 * rate * HI_POINTS) / (self.points + HI_POINTS)
+        # its crossings per day, thinned by a decade per unit of rarity, equal to the budget
+        line = self.levels[1] + np.log10(np.maximum(rate_hi * per_day, 1e-12) / self.budget)
         return np.minimum(np.maximum(line, self.lowest), self.highest)
 
     def observe(self, ts: np.ndarray, rarity: np.ndarray, ok: np.ndarray) -> None:
@@ -96,12 +94,9 @@ class AlarmBudget(Slots):
             first, gap, np.where(stepped, self.interval + 0.02 * (gap - self.interval), self.interval)
         )
         self.last_ts = np.where(ok, ts, self.last_ts)
-        over = rarity >= self.reference
-        crossed = ok & over & (self.above == 0.0)
-        self.above = np.where(ok, over.astype(np.float64), self.above)
         self.points = np.where(ok, self.points * self.decay + 1.0, self.points)
-        self.crossings = np.where(ok, self.crossings * self.decay + crossed, self.crossings)
-        over = rarity >= self.reference + 1.0
-        crossed = ok & over & (self.above_hi == 0.0)
-        self.above_hi = np.where(ok, over.astype(np.float64), self.above_hi)
-        self.crossings_hi = np.where(ok, self.crossings_hi * self.decay + crossed, self.crossings_hi)
+        over = rarity[:, None] >= self.levels
+        mine = ok[:, None]
+        crossed = mine & over & ~self.above
+        self.above = np.where(mine, over, self.above)
+        self.crossings = np.where(mine, self.crossings * self.decay + crossed, self.crossings)

@@ -59,11 +59,10 @@ class EWLevel(Slots):
 
     def step(self, x: np.ndarray, ok: np.ndarray) -> np.ndarray:
         first = ok & np.isnan(self.m)
-        self.m[first] = x[first]
+        np.copyto(self.m, x, where=first)  # copyto: masked assignment without fancy indexing's copies
         moved = np.abs(x - self.prev)
-        moved_ok = ok & (moved > 0)
-        self.q[moved_ok] = np.minimum(self.q[moved_ok], moved[moved_ok])
-        self.prev[ok] = x[ok]
+        np.copyto(self.q, np.minimum(self.q, moved), where=ok & (moved > 0))
+        np.copyto(self.prev, x, where=ok)
         sc = self.scale()
         r = np.where(ok, x - self.m, 0.0)
         z = r / sc

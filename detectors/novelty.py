@@ -7,6 +7,7 @@ import numpy as np
 from detectors.slots import Field, Slots
 
 _UNUSED = 1e9
+_FEW = 128  # rows up to which the distance is one vectorised expression
 _BLOCK = 512  # rows per cache-sized block of the distance computation
 
 
@@ -67,14 +68,17 @@ class ShapeNovelty(Slots):
         for a in range(0, n, _BLOCK):
             b = min(a + _BLOCK, n)
             g, t, p = gap[: b - a], diff[: b - a], self.proto[a:b]
-            np.subtract(p[:, 0, :], shape[a:b, :1], out=g)
-            np.abs(g, out=g)
-            for d in range(1, dims):
-                np.subtract(p[:, d, :], shape[a:b, d : d + 1], out=t)
-                np.abs(t, out=t)
-                np.maximum(g, t, out=g)
+            if b - a <= _FEW:  # few rows: numpy's per-call cost dominates, so all dims in one go
+                g = np.abs(p - shape[a:b, :, None]).max(axis=1)
+            else:
+                np.subtract(p[:, 0, :], shape[a:b, :1], out=g)
+                np.abs(g, out=g)
+                for d in range(1, dims):
+                    np.subtract(p[:, d, :], shape[a:b, d : d + 1], out=t)
+                    np.abs(t, out=t)
+                    np.maximum(g, t, out=g)
             near = g.argmin(axis=1)
-            dist[a:b] = np.take_along_axis(g, near[:, None], axis=1)[:, 0]
+            dist[a:b] = g.min(axis=1)
             local = np.flatnonzero(full[a:b])
             if not len(local):
                 continue

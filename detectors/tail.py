@@ -83,9 +83,9 @@ class TailCalibrator(Slots):
         score += np.where(beyond, gain * self.record_gain / _LN10, 0.0)
         score = np.where(ok & (total >= self.min_count * weight), score, 0.0)
         self._count(above, np.where(ok, b, -1), weight.astype(np.float32))
-        total[ok] += weight[ok]
-        record[ok] = np.maximum(record[ok] * self.decay**0.1, u[ok])
-        weight[ok] /= self.decay
+        np.copyto(total, total + weight, where=ok)
+        np.copyto(record, np.maximum(record * self.decay**0.1, u), where=ok)
+        np.copyto(weight, weight / self.decay, where=ok)
         self._rescale()
         return score.reshape(shape)
 
