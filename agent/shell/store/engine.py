@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -200,11 +202,29 @@ def _check_sqlite_file(database: str | None, create: bool) -> None:
 def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None  # the driver must not open transactions on its own
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
+    _wal(cur)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+def _wal(cur: Any, wait: float = 30.0) -> None:
+    """Switch to WAL, waiting for a writer that holds a new store in rollback mode (its first
+    transaction, creating the schema, writes the header): SQLite refuses the switch at once with
+    "database is locked" there, without calling the busy handler, so agents started together on a
+    fresh store would fail instead of taking turns."""
+    deadline = time.monotonic() + wait
+    delay = 0.01
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
 
 def _sqlite_begin(conn: Connection) -> None:

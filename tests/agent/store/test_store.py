@@ -201,6 +201,25 @@ def test_a_version_2_store_is_upgraded_in_place(store_url: str) -> None:
         store.close()
 
 
+def test_an_agent_waits_for_another_creating_a_fresh_sqlite_store(tmp_path: Path) -> None:
+    """A store file whose first writer still holds it in rollback mode (its schema transaction writes
+    the header that turns WAL on): SQLite refuses the switch to WAL at once, without its busy handler,
+    so a second agent failed with "database is locked" instead of waiting its turn (seen in CI with
+    three agents starting together)."""
+    path = tmp_path / "aiops.db"
+    first = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    first.execute("BEGIN IMMEDIATE")
+    first.execute("CREATE TABLE early (i INTEGER)")
+    release = threading.Timer(0.5, lambda: first.execute("COMMIT"))
+    release.start()
+    try:
+        store = Store.open(f"sqlite:///{path}")  # waits for the first writer, then migrates
+        store.close()
+    finally:
+        release.join()
+        first.close()
+
+
 def test_two_agents_creating_the_schema_at_once_both_start(store_url: str) -> None:
     """Migrations take turns under a lock: the second agent finds the work done instead of failing."""
     code = "import sys; from agent.shell.store import Store; Store.open(sys.argv[1]).close()"
