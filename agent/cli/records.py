@@ -14,6 +14,7 @@ from agent.cli.output import emit_json, table, when
 from agent.core.domain import ChangeKind, ChangeStatus, IncidentStatus
 from agent.errors import InvalidTransition, NotFound
 from agent.shell import controls, views
+from agent.shell.store.known_errors import PROBLEM_STATUSES
 
 incidents = typer.Typer(help="Incidents the agent opened, newest first.", no_args_is_help=True)
 changes = typer.Typer(help="Remediation changes and their approval.", no_args_is_help=True)
@@ -39,7 +40,7 @@ def _status(values: Iterable[str]) -> Any:
 
 IncidentStatusOpt = Annotated[str | None, _status(IncidentStatus)]
 ChangeStatusOpt = Annotated[str | None, _status(ChangeStatus)]
-ProblemStatusOpt = Annotated[str | None, typer.Option("--status", help="Only problems with this status.")]
+ProblemStatusOpt = Annotated[str | None, _status(PROBLEM_STATUSES)]
 LimitOpt = Annotated[int, typer.Option("--limit", min=1, max=10000, help="At most this many rows.")]
 
 

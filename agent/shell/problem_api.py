@@ -11,6 +11,7 @@ from agent.clock import Clock
 from agent.shell import problem_controls, views
 from agent.shell.bodies import Id, read_json, validate
 from agent.shell.store import Store
+from agent.shell.store.known_errors import ProblemStatus
 
 
 def add_problem_routes(
@@ -27,7 +28,7 @@ def add_problem_routes(
     Operator = Annotated[str, Depends(require("operator"))]
 
     @app.get("/api/v1/problems")
-    def list_problems(_: Read, status: str | None = None) -> list[dict[str, Any]]:
+    def list_problems(_: Read, status: ProblemStatus | None = None) -> list[dict[str, Any]]:
         return views.ranked_problems(store, clock.now(), status)
 
     @app.get("/api/v1/problems/{problem_id}")

@@ -239,7 +239,10 @@ def test_postgresql_urls_mean_psycopg2() -> None:
     assert "hunter2-secret" not in result.stderr
 
 
-@pytest.mark.parametrize(("command", "good"), [("incidents", "resolved"), ("changes", "awaiting_approval")])
+@pytest.mark.parametrize(
+    ("command", "good"),
+    [("incidents", "resolved"), ("changes", "awaiting_approval"), ("problems", "known_error")],
+)
 def test_an_unknown_status_is_a_usage_error_naming_the_valid_ones(
     store_url: str, seeded: dict[str, int], command: str, good: str
 ) -> None:

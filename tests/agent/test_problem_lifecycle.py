@@ -190,6 +190,7 @@ def test_bad_problem_requests_get_a_clear_4xx(client: tuple[TestClient, Store, l
         ("PATCH", f"/api/v1/problems/{pid}", {}, 422, ""),
         ("GET", "/api/v1/known-errors/7", None, 404, "no known error 7"),
         ("GET", "/api/v1/known-errors/0", None, 422, ""),
+        ("GET", "/api/v1/problems?status=problm", None, 422, "known_error"),  # a typo, not an empty list
     ]
     for method, path, body, code, says in cases:
         r = call(c, method, path, "operator", json=body)

@@ -13,7 +13,7 @@ import builtins
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, insert, update
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +28,8 @@ from agent.shell.store.problems import ProblemRepo
 from agent.shell.store.tables import KnownError, Problem, ProblemIncident, SignalRecord
 
 CANDIDATE, PROBLEM, KNOWN_ERROR = "candidate", "problem", "known_error"
+PROBLEM_STATUSES = (CANDIDATE, PROBLEM, KNOWN_ERROR)
+ProblemStatus = Literal["candidate", "problem", "known_error"]
 
 
 def known_error_ref(row: KnownError) -> KnownErrorRef:
