@@ -98,6 +98,7 @@ class DetectorBank(Slots):
         )
         self.damping = AlarmDamping(n, horizon=damping)
         self.budget = AlarmBudget(n, budget) if budget is not None else None
+        self._lead_columns = [self.members.index(m) for m in self._leads()]  # their calibration columns
         self.allocate(n)
 
     def fields(self) -> list[Field]:
@@ -140,9 +141,9 @@ class DetectorBank(Slots):
         return max([self.level.warm + 1, *calibrated])
 
     def warm(self) -> np.ndarray:
-        ready = self.calibration.total >= self.calibration.min_count * self.calibration.weight
-        leads = [self.members.index(m) for m in self._leads()]
-        return (self.level.cnt > self.level.warm) & ready[:, leads].all(axis=1)
+        return (self.level.cnt > self.level.warm) & self.calibration.ready()[:, self._lead_columns].all(
+            axis=1
+        )
 
     def update(self, ts: np.ndarray, values: np.ndarray) -> np.ndarray:
         ok = np.isfinite(values)

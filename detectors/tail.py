@@ -81,7 +81,7 @@ class TailCalibrator(Slots):
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             gain = np.minimum(u / np.where(beyond, record, 1.0) - 1.0, 1e6)
         score += np.where(beyond, gain * self.record_gain / _LN10, 0.0)
-        score = np.where(ok & (total >= self.min_count * weight), score, 0.0)
+        score = np.where(ok & self.ready().reshape(-1), score, 0.0)
         self._count(above, np.where(ok, b, -1), weight.astype(np.float32))
         np.copyto(total, total + weight, where=ok)
         np.copyto(record, np.maximum(record * self.decay**0.1, u), where=ok)
@@ -102,10 +102,9 @@ class TailCalibrator(Slots):
                 above[lo:hi, :reach] += add
 
     def ready(self) -> np.ndarray:
-        """Scores start once the decayed count of surprises seen reaches `min_count` (per series and
-        source; per series when `width` is 1)."""
-        ready = self.total >= self.min_count * self.weight
-        return ready[:, 0] if self.width == 1 else ready
+        """Scores start once the decayed count of surprises seen reaches `min_count`: `(n, width)`,
+        per series and source."""
+        return self.total >= self.min_count * self.weight
 
     @property
     def warmup(self) -> int:
