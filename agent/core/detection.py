@@ -209,6 +209,7 @@ class DetectionStage:
             state.warmed, state.pending = True, {}
             out.samples = 0
         self._feed(query, state, batch, True, out)
+        self.alarms += sum(1 for s in out.onsets if s.detector != "static")  # per series or joint
         for row in list(state.pending):
             state.pending[row] += 1
             if state.pending[row] > MAX_WAIT:
@@ -305,7 +306,6 @@ class DetectionStage:
             out.signals.append(sig)
             if not state.anomalous[row]:
                 out.onsets.append(sig)
-                self.alarms += sig.detector != "static"
             state.anomalous[row] = True
 
     def _signal(

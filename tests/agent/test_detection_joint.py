@@ -55,11 +55,14 @@ def matrix(x: np.ndarray, start: int, jobs: list[str]) -> Matrix:
 
 
 def run(x: np.ndarray, jobs: list[str], joint: bool | None, enabled: bool = False) -> Detected:
-    """Train on the first HISTORY points (history raises nothing), judge the rest live."""
+    """Train on the first HISTORY points (history raises nothing), judge the rest live. Every onset,
+    joint or per series, counts in the alarm rate /metrics reports against the budget."""
     stage = DetectionStage(PROFILES, 0.8, SERVICES, joint=JointDetection(enabled=enabled))
     q = QueryConfig(name="latency", promql="up", joint=joint)
     stage.process(q, Matrix.of([]), matrix(x[:HISTORY], 0, jobs))
-    return stage.process(q, matrix(x[HISTORY:], HISTORY, jobs))
+    out = stage.process(q, matrix(x[HISTORY:], HISTORY, jobs))
+    assert stage.alarm_rate()[0] == len(out.onsets)
+    return out
 
 
 def test_several_series_moving_a_little_raise_one_joint_signal() -> None:
