@@ -50,13 +50,15 @@ class Corpus:
 
 
 def nab_corpus() -> Corpus:
-    labels = json.loads((NAB / "labels" / "combined_windows.json").read_text())
     streams = load_streams()
-    return Corpus(
-        "NAB (outside labelled windows)",
-        list(streams.values()),
-        [nab_normal(s, labels[rel]) for rel, s in streams.items()],
-    )
+    normal = nab_normals(streams)
+    return Corpus("NAB (outside labelled windows)", list(streams.values()), list(normal.values()))
+
+
+def nab_normals(streams: dict[str, Stream]) -> dict[str, np.ndarray]:
+    """Each NAB file's normal stretches (see `nab_normal`), by its path under the data directory."""
+    labels = json.loads((NAB / "labels" / "combined_windows.json").read_text())
+    return {rel: nab_normal(s, labels[rel]) for rel, s in streams.items()}
 
 
 def nab_normal(s: Stream, windows: list[list[str]]) -> np.ndarray:

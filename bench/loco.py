@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from agent.offline import Stream, score_streams
-from bench.false_alarms import alarms_and_days, nab_normal
+from bench.false_alarms import alarms_and_days, nab_normals
 from bench.nab import (
     DEFAULT_THRESHOLD,
     NAB,
@@ -228,8 +228,7 @@ def run_candidate(params: dict[str, Any]) -> tuple[FileParts, float]:
 def _corpus() -> tuple[dict[str, Stream], list[Any], dict[str, np.ndarray]]:
     """Read once per worker process: the files, their scoring geometry, their normal stretches."""
     streams = load_streams()
-    labels = json.loads((NAB / "labels" / "combined_windows.json").read_text())
-    return streams, geometries(), {rel: nab_normal(s, labels[rel]) for rel, s in streams.items()}
+    return streams, geometries(), nab_normals(streams)
 
 
 def run_all(
