@@ -6,7 +6,9 @@ and the exporter notes when it was asked. Polls run as the scheduler runs them (
 one start, here 0.3 s after a scrape) through the real cursor, client and the core's detection stage,
 with a static threshold every value crosses, so each judged point is a signal. The signals must be the
 scrapes in order, each once and none missing, across single-point windows, a catch-up window after a
-missed poll and a poll that came a little early; and each judged by the first poll after it.
+missed poll and a poll that came a little early; and each judged by the first poll after it is in
+Prometheus. That moment is measured, not assumed: each poll first asks Prometheus for the newest scrape
+it holds, so a loaded machine's slower ingestion moves the moment instead of failing the test.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ pytestmark = pytest.mark.integration
 
 STEP = 1.0  # the scrape interval, the step and the poll interval
 PHASE = 0.3  # polls come this long after a scrape
-INGESTED = 0.2  # a scrape is in Prometheus this long after the exporter answered it
 
 
 class CountingExporter:
@@ -98,32 +99,30 @@ def test_each_scrape_is_judged_once_by_the_first_poll_after_it(
     seen = exporter.scrapes()
     wait_until(lambda: exporter.scrapes() > seen, 10, "a fresh scrape", interval=0.01)
     start = exporter.times[seen] + PHASE
-    polls: list[float] = []
-    judged: list[tuple[int, float]] = []  # (value, time of the poll that judged it)
+    held: list[int] = []  # per poll: the newest scrape Prometheus held when the poll began
+    judged: list[tuple[int, int]] = []  # (value, index of the poll that judged it)
     for k in range(14):
         if k == 5:
             continue  # a missed poll: the next window holds two points
         due = start + k * STEP - (0.05 if k == 9 else 0.0)  # k 9 a little early, as scheduler jitter can be
         time.sleep(max(0.0, due - time.time()))
         now = time.time()
+        held.append(int(client.query(query.promql, at=now)[0].points[-1][1]))
         window = cursor.window(now)
         assert window is not None, f"poll {k} found nothing due"
         a, b, skipped = window
         assert skipped == 0
         detected = stage.process(query, client.query_range(query.promql, a, b, cursor.step))
         cursor.advance(b)
-        polls.append(now)
-        judged += [(int(sig.value), now) for sig in detected.signals]
+        judged += [(int(sig.value), len(held) - 1) for sig in detected.signals]
 
     values = [v for v, _ in judged]
     assert values == list(range(values[0], values[0] + len(values))), (
         f"a scrape judged twice or skipped: {values}"
     )
     assert len(values) >= 12
-    for value, polled in judged[1:]:
-        answered = exporter.times[value]
-        first_after = min(p for p in polls if p >= answered + INGESTED)
-        assert polled <= first_after, f"scrape {value} waited past the first poll after it"
-        assert polled > answered
-    latencies = sorted(p - exporter.times[v] for v, p in judged[1:])
-    assert latencies[len(latencies) // 2] < STEP / 2, f"not judged as soon as it existed: {latencies}"
+    for value, poll in judged[1:]:
+        first_held = min((i for i, newest in enumerate(held) if newest >= value), default=len(held))
+        assert poll <= first_held, (
+            f"scrape {value} was in Prometheus at poll {first_held} but judged at poll {poll}: {judged}"
+        )
