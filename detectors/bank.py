@@ -28,7 +28,7 @@ from detectors.novelty import ShapeNovelty
 from detectors.seasonal import DailyProfile
 from detectors.shift import MeanShift
 from detectors.slots import Field, Slots
-from detectors.tail import TailCalibrator
+from detectors.tail import YOUNG_GAIN, TailCalibrator
 from detectors.units import in_units, units_of
 
 MEMBERS = ("level", "loglevel", "seasonal", "novelty", "shift")
@@ -39,7 +39,16 @@ DEFAULT_BUDGET = 0.05  # false alarms per series per day at the alarm score
 # Chosen by leave-one-category-out on NAB among settings that keep the default budget
 # (`python -m bench.loco`, docs/benchmarks.md); a profile's params override each key.
 DEFAULT_NOVELTY = {"window": 8}  # the shape compared with past shapes: 8 points
-DEFAULT_CALIBRATION = {"horizon": 6000}  # points of history each member's calibration remembers
+DEFAULT_LEVEL = {"alpha": 1 / 4096}  # the level's slowest adaptation: about 4,096 points
+# Each member's calibration: 6000 points of history; a surprise beyond the record is an e-fold rarer per
+# twentieth of the record it exceeds it by, once ~1500 points stand behind the record (detectors/tail.py).
+DEFAULT_CALIBRATION = {"horizon": 6000, "record_gain": 20.0, "record_history": 1500}
+# The daily profile's surprise is a residual over a spread learned from a handful of points per bin: a
+# t-like heavy tail whose records fall to wide margins, so its records keep the gentle young gain.
+HEAVY_TAILED = ("seasonal",)
+# How many times as often as the budget's decade-per-unit model predicts alarms come near the record
+# (detectors/budget.py); chosen with the rest by leave-one-category-out, on NAB's normal stretches.
+DEFAULT_BUDGET_TAIL = 1.25
 ALARM_SCORE = 0.8  # the score a series' budget line maps to: the agent's default threshold
 
 
@@ -77,6 +86,7 @@ class DetectorBank(Slots):
         novelty: dict[str, Any] | None = None,
         shift: dict[str, Any] | None = None,
         calibration: dict[str, Any] | None = None,
+        budget_tail: float = DEFAULT_BUDGET_TAIL,
     ):
         unknown = set(members) - set(MEMBERS)
         if unknown or not members:
@@ -86,18 +96,20 @@ class DetectorBank(Slots):
             raise ValueError("materiality must be >= 0")
         self.second_weight, self.floor = second_weight, floor
         self.scale, self.materiality = scale, materiality
-        self.level = EWLevel(n, **(level or {}))
-        self.loglevel = LogLevel(n, **(level or {})) if "loglevel" in members else None
+        level = {**DEFAULT_LEVEL, **(level or {})}
+        self.level = EWLevel(n, **level)
+        self.loglevel = LogLevel(n, **level) if "loglevel" in members else None
         self.seasonal = DailyProfile(n, **(seasonal or {})) if "seasonal" in members else None
         self.novelty = (
             ShapeNovelty(n, **{**DEFAULT_NOVELTY, **(novelty or {})}) if "novelty" in members else None
         )
         self.shift = MeanShift(n, **(shift or {})) if "shift" in members else None
-        self.calibration = TailCalibrator(
-            n, width=len(self.members), **{**DEFAULT_CALIBRATION, **(calibration or {})}
-        )
+        cal = {**DEFAULT_CALIBRATION, **(calibration or {})}
+        gain = cal.pop("record_gain", YOUNG_GAIN)
+        gains = [YOUNG_GAIN if m in HEAVY_TAILED else gain for m in self.members]
+        self.calibration = TailCalibrator(n, width=len(self.members), record_gain=gains, **cal)
         self.damping = AlarmDamping(n, horizon=damping)
-        self.budget = AlarmBudget(n, budget) if budget is not None else None
+        self.budget = AlarmBudget(n, budget, tail=budget_tail) if budget is not None else None
         self._lead_columns = [self.members.index(m) for m in self._leads()]  # their calibration columns
         self.allocate(n)
 

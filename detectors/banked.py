@@ -14,6 +14,7 @@ import numpy as np
 
 from detectors.bank import (
     DEFAULT_BUDGET,
+    DEFAULT_BUDGET_TAIL,
     DEFAULT_FLOOR,
     DEFAULT_MATERIALITY,
     DEFAULT_SCALE,
@@ -51,6 +52,7 @@ class BankDetector(Detector):
         novelty: dict[str, Any] | None = None,
         shift: dict[str, Any] | None = None,
         calibration: dict[str, Any] | None = None,
+        budget_tail: float = DEFAULT_BUDGET_TAIL,
     ):
         params: dict[str, Any] = {
             "second_weight": second_weight,
@@ -64,6 +66,7 @@ class BankDetector(Detector):
             "novelty": novelty,
             "shift": shift,
             "calibration": calibration,
+            "budget_tail": budget_tail,
         }
         super().__init__(**params)
         self.bank = DetectorBank(1, members=self.members, **params)

@@ -7,7 +7,9 @@ give a maximum that is that rare about five times as often, and correlated membe
 series keeps its typical sampling interval and a decayed count of how often its (damped) combined
 rarity rose through a reference level; calibration makes each member's tail fall by one decade per
 unit of rarity, so alarms at rarity r happen 10^(reference - r) times as often as crossings of the
-reference. The line is the r at which that rate meets the budget.
+reference. The line is the r at which that rate meets the budget. Lines sit near the rarest points a
+series has seen, where rarity is the calibration's extension beyond its record (detectors/tail.py); it
+thins a little more slowly there, so alarms come `tail` times as often as a decade per unit predicts.
 """
 
 from __future__ import annotations
@@ -55,10 +57,12 @@ class AlarmBudget(Slots):
         lowest: float = 2.5,
         highest: float = 12.0,
         default_interval: float = 60.0,
+        tail: float = 1.0,
     ):
-        if budget <= 0:
-            raise ValueError("budget must be > 0 alarms per series per day")
+        if budget <= 0 or tail <= 0:
+            raise ValueError("budget (alarms per series per day) and tail must be > 0")
         self.budget, self.reference, self.prior, self.prior_points = budget, reference, prior, prior_points
+        self.tail = tail
         self.decay = 1.0 - 1.0 / horizon
         self.lowest, self.highest, self.default_interval = lowest, highest, default_interval
         self.levels = np.array([reference, reference + 1.0])
@@ -82,7 +86,7 @@ class AlarmBudget(Slots):
         # the higher level's rate, shrunk towards a tenth of the lower's until it has its own history
         rate_hi = (high + 0.1 * rate * HI_POINTS) / (self.points + HI_POINTS)
         # its crossings per day, thinned by a decade per unit of rarity, equal to the budget
-        line = self.levels[1] + np.log10(np.maximum(rate_hi * per_day, 1e-12) / self.budget)
+        line = self.levels[1] + np.log10(np.maximum(rate_hi * per_day * self.tail, 1e-12) / self.budget)
         return np.minimum(np.maximum(line, self.lowest), self.highest)
 
     def observe(self, ts: np.ndarray, rarity: np.ndarray, ok: np.ndarray) -> None:

@@ -4,9 +4,16 @@ Each series keeps a decayed histogram (log-spaced bins) of a member's surprises.
 -log10 of the share of recent surprises at least as large, so "as rare as one point in a thousand"
 means the same for a noisy tweet count and a flat CPU gauge. Beyond the largest recent surprise the
 tail is extended exponentially, so a record that dwarfs the previous one still outranks a near-record.
+How steeply it falls there (`record_gain`: e-fold rarer per 1/gain beyond the record) depends on how
+much history stands behind the record: a record over a few hundred points is beaten often and by wide
+margins, so young series use the gentle YOUNG_GAIN and reach `record_gain` after `record_history`
+points (as the fourth power of the share of it seen: a history of half of it leans on its record by a
+sixteenth of the difference). Each source may have its own gain.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -14,6 +21,7 @@ from detectors.slots import Field, Slots
 
 _LN10 = float(np.log(10.0))
 _BLOCK = 1024  # rows per cache-sized block of the histogram update
+YOUNG_GAIN = 3.0  # the record gain of a record with little history behind it
 
 
 class TailCalibrator(Slots):
@@ -37,19 +45,19 @@ class TailCalibrator(Slots):
         smallest: float = 0.05,
         growth: float = 1.2,
         min_count: int = 100,
-        record_gain: float = 3.0,
+        record_gain: float | Sequence[float] = YOUNG_GAIN,
         width: int = 1,
+        record_history: int = 0,
     ):
         self.edges = smallest * growth ** np.arange(bins)
         # Row k + 1: 1.0 in bins 0..k (a surprise in bin k counts in each of them), row 0 all 0.0
         self._prefix = (np.arange(bins + 1)[None, :] <= np.arange(-1, bins + 1)[:, None]).astype(np.float32)
-        self.bins, self.decay, self.min_count, self.record_gain = (
-            bins,
-            1.0 - 1.0 / horizon,
-            min_count,
-            record_gain,
-        )
+        self.bins, self.decay, self.min_count = bins, 1.0 - 1.0 / horizon, min_count
         self.width = width
+        gains = np.broadcast_to(np.asarray(record_gain, dtype=np.float64), (width,))
+        if record_history < 0 or (gains < 0).any():
+            raise ValueError("record_gain and record_history must be >= 0")
+        self.record_gain, self.record_history = gains.copy(), record_history
         self.allocate(n)
 
     def fields(self) -> list[Field]:
@@ -78,9 +86,11 @@ class TailCalibrator(Slots):
         p = at_least / (total + weight)
         score = -np.log10(np.minimum(np.maximum(p, 1e-300), 1.0))
         beyond = (u > record) & (record > 0)
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            gain = np.minimum(u / np.where(beyond, record, 1.0) - 1.0, 1e6)
-        score += np.where(beyond, gain * self.record_gain / _LN10, 0.0)
+        if beyond.any():
+            at = np.flatnonzero(beyond)
+            with np.errstate(over="ignore"):  # a huge surprise over a tiny record: capped below
+                excess = np.minimum(u[at] / record[at] - 1.0, 1e6)
+            score[at] += excess * self._gain(at, total[at], weight[at]) / _LN10
         score = np.where(ok & self.ready().reshape(-1), score, 0.0)
         self._count(above, np.where(ok, b, -1), weight.astype(np.float32))
         np.copyto(total, total + weight, where=ok)
@@ -88,6 +98,15 @@ class TailCalibrator(Slots):
         np.copyto(weight, weight / self.decay, where=ok)
         self._rescale()
         return score.reshape(shape)
+
+    def _gain(self, rows: np.ndarray, total: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        """The record gain of each row (a source's own) for the history behind its record (its decayed
+        count of points)."""
+        gain = self.record_gain[rows % self.width]
+        if self.record_history == 0:
+            return gain
+        grown = np.minimum(total / (weight * self.record_history), 1.0) ** 4
+        return YOUNG_GAIN + (gain - YOUNG_GAIN) * grown
 
     def _count(self, above: np.ndarray, b: np.ndarray, w: np.ndarray) -> None:
         """Add each row's weight to its bins 0..b (none where b < 0). In blocks of rows small enough

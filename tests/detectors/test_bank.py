@@ -99,6 +99,26 @@ def test_tail_calibrator_measures_rarity_against_the_series_own_history() -> Non
     assert (record > 3.0).all()  # beyond anything seen: rarer than the whole history
 
 
+def test_a_record_weighs_more_the_more_history_stands_behind_it() -> None:
+    """The same margin over the record: gentle for a young series (records are beaten often early on),
+    steep once `record_history` points stand behind it; without `record_history` the gain is fixed."""
+    grown = TailCalibrator(2, horizon=10_000, min_count=100, record_gain=10.0, record_history=2000)
+    fixed = TailCalibrator(2, horizon=10_000, min_count=100, record_gain=10.0)
+    rng = np.random.default_rng(3)
+    for i in range(3000):  # series 0 starts 2,700 points late: 300 points of history at the end
+        ok = np.array([i >= 2700, True])
+        u = np.abs(rng.normal(0, 1.0, 2))
+        grown.step(u, ok)
+        fixed.step(u, ok)
+    ok = np.ones(2, dtype=bool)
+    base = -np.log10(1.0 / (grown.total / grown.weight + 1.0))  # about the rarity of any new record
+    young, old = grown.step(1.5 * grown.record, ok) - base
+    assert old > 2.0  # half as large again as a record over 3,000 points: about 10 * 0.5 / ln 10
+    assert young < 0.8  # over 300 points: about the gentle young gain, 3.2 * 0.5 / ln 10
+    same = fixed.step(1.5 * fixed.record, ok) - base
+    assert abs(same[0] - same[1]) < 0.6  # fixed gain: only the histories' sizes differ
+
+
 def test_tail_calibrator_is_silent_until_warm() -> None:
     cal = TailCalibrator(1, min_count=50)
     ok = np.ones(1, dtype=bool)

@@ -66,3 +66,18 @@ def test_budget_must_be_positive() -> None:
 
 def test_the_budget_state_is_small() -> None:
     assert DetectorBank(4).nbytes_per_series() <= 8 * 1024
+
+
+def test_the_tail_factor_raises_every_line_by_its_decades() -> None:
+    """Alarms expected `tail` times as often as the decade-per-unit model says: the line moves up by
+    log10(tail), for a series with history as for one still on the prior."""
+    plain, heavier = AlarmBudget(2), AlarmBudget(2, tail=1.25)
+    ok = np.array([True, False])  # series 0 learns, series 1 stays on the prior
+    rng = np.random.default_rng(4)
+    for i in range(3000):
+        rarity = rng.exponential(0.6, 2)
+        plain.observe(np.full(2, 300.0 * i), rarity, ok)
+        heavier.observe(np.full(2, 300.0 * i), rarity, ok)
+    assert heavier.line() - plain.line() == pytest.approx([np.log10(1.25)] * 2)
+    with pytest.raises(ValueError):
+        AlarmBudget(1, tail=0.0)
