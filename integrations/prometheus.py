@@ -197,7 +197,8 @@ class RangeCursor:
     equal to the scrape interval, consecutive points see consecutive scrapes (none twice, none skipped).
     A poll asks for [next, end] and only a successful poll moves `next` past `end`, so a failed poll
     leaves no gap and a repeated one fetches no point twice. A poll up to `early` seconds before its
-    point (scheduler jitter; at most a tenth of `step`) is judged at its own time, the grid kept.
+    point (scheduler jitter; at most a tenth of `step`) is judged at its own time, the grid kept; when
+    such a poll also catches up on a missed one, its window ends at that point, just ahead of the poll.
     A window longer than `max_backfill` (e.g. after a long outage) skips ahead and says so.
 
     After a restart or a takeover (`advance` with the saved end before any window), the first window
@@ -213,6 +214,8 @@ class RangeCursor:
     (1044.9, 1044.9, 0.0)
     >>> c.advance(1044.9); c.window(now=1060.0)
     (1060.0, 1060.0, 0.0)
+    >>> c.advance(1060.0); c.window(now=1089.9)  # after a missed poll, a little ahead of the grid
+    (1075.0, 1090.0, 0.0)
     """
 
     step: float
@@ -241,7 +244,12 @@ class RangeCursor:
             start = end = t
         else:
             start = self.next_ts
-            end = round(start + math.floor((t - start) / self.step) * self.step, 3)
+            steps = math.floor((t - start) / self.step)
+            if t - start - steps * self.step >= self.step - min(self.early, self.step / 10):
+                # the next point is due within jitter (a catch-up poll a little ahead of the grid):
+                # take it now, as an early poll is taken, rather than a whole step short of the poll
+                steps += 1
+            end = round(start + steps * self.step, 3)
         limit = min(self.max_backfill, MAX_POINTS_PER_SERIES * self.step)
         skipped = 0.0
         if end - start > limit:

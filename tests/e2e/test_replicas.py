@@ -420,7 +420,9 @@ def test_leader_paused_mid_write_is_replaced_and_fenced_when_it_wakes(
             wait_until(lambda: new.role() == "leader", TTL + POLL + 10, "the standby to take over", 0.05)
             failover = time.monotonic() - paused_at
             print(f"\nleader paused holding the lease row -> standby leads after {failover:.2f}s")
-            assert failover <= TTL + POLL + MARGIN, f"failover took {failover:.2f}s"
+            assert failover <= TTL + POLL + MARGIN, (
+                f"failover took {failover:.2f}s; the standby's log ends:\n{new.output()[-3000:]}"
+            )
             incident = _assert_interrupted_and_escalated(store, hung, epoch)
         finally:
             os.kill(old.proc.pid, signal.SIGCONT)

@@ -251,6 +251,20 @@ def test_a_slightly_early_poll_is_judged_at_its_own_time_and_keeps_the_grid() ->
     assert cursor.window(now=1030.01) == (1030.0, 1030.0, 0.0)
 
 
+def test_a_catch_up_poll_a_little_ahead_of_the_grid_takes_the_point_due() -> None:
+    """The grid follows the first poll; when that one was late, later on-time polls are a little ahead
+    of it. One that also catches up on a missed poll must still take the point due at its own time, or
+    the newest scrape waits a whole poll (seen in CI as a scrape judged one poll late)."""
+    cursor = aligned(1.0, 1000.05)  # a first poll 50 ms late: the grid is at .05
+    assert cursor.window(now=1001.0) == (1001.0, 1001.0, 0.0)  # early: its own time, the grid kept
+    cursor.advance(1001.0)
+    # the next poll is missed; the one after comes on time, 50 ms before the grid's point 1003.05
+    assert cursor.window(now=1003.0) == (1002.05, 1003.05, 0.0)
+    cursor.advance(1003.05)
+    assert cursor.window(now=1004.0) == (1004.0, 1004.0, 0.0)
+    assert cursor.window(now=1003.5) is None  # half a step ahead is not jitter: nothing due yet
+
+
 def test_delay_holds_back_the_newest_points() -> None:
     cursor = aligned(15.0, 1030.0, delay=30.0)
 
