@@ -105,7 +105,7 @@ class DetectorBank(Slots):
         )
         self.shift = MeanShift(n, **(shift or {})) if "shift" in members else None
         cal = {**DEFAULT_CALIBRATION, **(calibration or {})}
-        gain = cal.pop("record_gain", YOUNG_GAIN)
+        gain = cal.pop("record_gain")  # DEFAULT_CALIBRATION always holds one
         gains = [YOUNG_GAIN if m in HEAVY_TAILED else gain for m in self.members]
         self.calibration = TailCalibrator(n, width=len(self.members), record_gain=gains, **cal)
         self.damping = AlarmDamping(n, horizon=damping)

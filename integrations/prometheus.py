@@ -230,6 +230,7 @@ class RangeCursor:
         """(start, end, seconds skipped) to query now, or None when no new point is due."""
         t = round(now - self.delay, 3)
         self.windowed = True
+        jitter = min(self.early, self.step / 10)  # how far ahead of its point a poll still takes it
         if self.next_ts is None:
             start = end = t
         elif not self.aligned:
@@ -239,13 +240,13 @@ class RangeCursor:
             end = t
             start = round(t - (math.ceil((t - last) / self.step) - 1) * self.step, 3)
         elif t < self.next_ts:
-            if t < self.next_ts - min(self.early, self.step / 10):
+            if t < self.next_ts - jitter:
                 return None
             start = end = t
         else:
             start = self.next_ts
             steps = math.floor((t - start) / self.step)
-            if t - start - steps * self.step >= self.step - min(self.early, self.step / 10):
+            if t - start - steps * self.step >= self.step - jitter:
                 # the next point is due within jitter (a catch-up poll a little ahead of the grid):
                 # take it now, as an early poll is taken, rather than a whole step short of the poll
                 steps += 1
