@@ -312,6 +312,12 @@ def report(
         per = [fmt(score_on(table, name, [f for f in files if category[f] == c])) for c in cats]
         label = "shipped default" if name == "default" else f"chosen on all six: {name}"
         lines.append(f"| {label} | " + " | ".join(full + per) + " |")
+    held, kept = float(np.mean(defined)), float(np.mean(defaults))
+    verdict = f"ship `{chosen}`" if chosen != "default" and held > kept else "keep the shipped default"
+    lines += [
+        "",
+        f"Verdict: {verdict} (held-out mean {held:.1f} for the selection, {kept:.1f} for the default).",
+    ]
     return "\n".join(lines)
 
 
